@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Meter", "Measurement", "__version__", "measure", "measured"]
+__all__ = ["Measurement", "Meter", "__version__", "measure", "measured"]
 
 
 def __getattr__(name: str) -> Any:

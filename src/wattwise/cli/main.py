@@ -22,9 +22,7 @@ app = typer.Typer(
 )
 
 # Command groups, in the order `wattwise --help` lists them. Add a new one here.
-_COMMAND_MODULES = (
-    "wattwise.cli.measure",
-)
+_COMMAND_MODULES = ("wattwise.cli.measure",)
 
 
 def _register_all() -> None:

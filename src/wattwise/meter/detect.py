@@ -1,0 +1,65 @@
+"""Find the energy sources this machine has, and say why the others are missing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from wattwise.errors import DevicePermissionError, WattwiseError
+from wattwise.meter.sources.base import EnergySource
+from wattwise.meter.sources.estimate import EstimateSettings, EstimateSource
+
+ALL_SOURCES = ("rapl", "nvml", "amdsmi", "estimate")
+
+
+@dataclass
+class Detection:
+    """Sources found, sources not found (with the reason), and warnings to show the user."""
+
+    sources: list[EnergySource] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def detect_sources(
+    *,
+    pid: int | None = None,
+    estimate: EstimateSettings | None = None,
+    only: Collection[str] | None = None,
+    nvml_module: ModuleType | None = None,
+    amdsmi_module: ModuleType | None = None,
+) -> Detection:
+    """Open every available source. The estimate covers the CPU when RAPL cannot.
+
+    ``only`` restricts detection (e.g. ``{"estimate"}``); ``pid`` is the root of the
+    process tree the estimate follows (default: this process).
+    """
+    from wattwise.meter.sources.amd import AmdSmiSource
+    from wattwise.meter.sources.nvml import NvmlSource
+    from wattwise.meter.sources.rapl import RaplSource
+
+    wanted = set(only) if only is not None else set(ALL_SOURCES)
+    found = Detection()
+    openers: list[tuple[str, Callable[[], EnergySource]]] = [
+        ("rapl", RaplSource),
+        ("nvml", lambda: NvmlSource(nvml_module)),
+        ("amdsmi", lambda: AmdSmiSource(amdsmi_module)),
+    ]
+    for name, opener in openers:
+        if name not in wanted:
+            found.missing[name] = "not requested"
+            continue
+        try:
+            found.sources.append(opener())
+        except DevicePermissionError as err:
+            found.missing[name] = str(err)
+            found.warnings.append(f"{name}: {err}")
+        except WattwiseError as err:
+            found.missing[name] = str(err)
+    has_cpu_counter = any(s.source == "rapl" for s in found.sources)
+    if "estimate" in wanted and not has_cpu_counter:
+        found.sources.append(EstimateSource(pid=pid, settings=estimate))
+    elif "estimate" in wanted:
+        found.missing["estimate"] = "not needed: RAPL measures the CPU"
+    return found

@@ -1,0 +1,186 @@
+"""The Meter: named, nestable, overlapping measurement windows over energy sources.
+
+A window is two snapshots of every source's cumulative energy (at ``begin`` and
+``end``) plus the samples a background thread takes in between, which give the power
+timeline and keep counters that wrap (RAPL) or only report power (some GPUs) exact.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from wattwise.errors import WattwiseError
+from wattwise.meter.sources.base import EnergySource
+from wattwise.meter.sources.estimate import EstimateSettings
+from wattwise.meter.types import Device, DeviceEnergy, Measurement, PowerSample
+
+#: Default time between background samples. Units: s. bench/meter.py measures its overhead.
+DEFAULT_INTERVAL_S = 0.5
+
+
+class WindowError(WattwiseError):
+    """A window was begun twice or ended without being begun."""
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    t_s: float  # wall clock, UTC epoch seconds
+    mono_s: float  # monotonic clock, for durations
+    energy_j: dict[str, float]
+
+
+class Meter:
+    """Measures the energy of named windows. Thread-safe.
+
+    ``Meter()`` detects the sources this machine has (see ``detect_sources``); pass
+    ``sources`` to choose them. ``interval_s`` is the background sampling interval;
+    it is shortened automatically to stay below the fastest counter wrap.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[EnergySource] | None = None,
+        *,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        pid: int | None = None,
+        estimate: EstimateSettings | None = None,
+        sample: bool = True,
+    ) -> None:
+        if interval_s <= 0:
+            raise WattwiseError(f"sampling interval must be positive, got {interval_s} s")
+        self.warnings: list[str] = []
+        self.missing: dict[str, str] = {}
+        if sources is None:
+            from wattwise.meter.detect import detect_sources
+
+            found = detect_sources(pid=pid, estimate=estimate)
+            sources = found.sources
+            self.warnings, self.missing = found.warnings, found.missing
+        self.sources = list(sources)
+        limits = [s.max_poll_interval_s() for s in self.sources]
+        self.interval_s = min([interval_s, *(x for x in limits if x is not None)])
+        self._devices = [d for s in self.sources for d in s.devices()]
+        self._lock = threading.Lock()
+        self._open: dict[str, _Snapshot] = {}
+        self._samples: list[_Snapshot] = []
+        self._sampling = sample
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- reading -----------------------------------------------------------------
+
+    @property
+    def devices(self) -> list[Device]:
+        return list(self._devices)
+
+    def _snapshot(self) -> _Snapshot:
+        energy: dict[str, float] = {}
+        for source in self.sources:
+            energy.update(source.read_j())
+        return _Snapshot(time.time(), time.monotonic(), energy)
+
+    def _sample_loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            with self._lock:
+                if not self._open:
+                    continue
+                self._samples.append(self._snapshot())
+
+    def _ensure_sampler(self) -> None:
+        if self._sampling and self._thread is None:
+            self._thread = threading.Thread(
+                target=self._sample_loop, name="wattwise-meter", daemon=True
+            )
+            self._thread.start()
+
+    # -- windows -----------------------------------------------------------------
+
+    def begin(self, name: str) -> None:
+        """Open window ``name``. Windows may nest and overlap; names must be unique while open."""
+        with self._lock:
+            if name in self._open:
+                raise WindowError(f"window {name!r} is already open")
+            snap = self._snapshot()
+            self._open[name] = snap
+            self._samples.append(snap)
+        self._ensure_sampler()
+
+    def end(self, name: str) -> Measurement:
+        """Close window ``name`` and return what it cost."""
+        with self._lock:
+            start = self._open.pop(name, None)
+            if start is None:
+                raise WindowError(f"window {name!r} was not begun")
+            stop = self._snapshot()
+            self._samples.append(stop)
+            inside = [s for s in self._samples if start.mono_s <= s.mono_s <= stop.mono_s]
+            self._prune()
+        return self._measurement(name, start, stop, inside)
+
+    @contextmanager
+    def window(self, name: str) -> Iterator[list[Measurement]]:
+        """``with meter.window("step") as out: ...`` then ``out[0]`` is the Measurement."""
+        out: list[Measurement] = []
+        self.begin(name)
+        try:
+            yield out
+        finally:
+            out.append(self.end(name))
+
+    def _prune(self) -> None:
+        # Keep only samples some open window still needs.
+        if not self._open:
+            self._samples.clear()
+            return
+        oldest = min(s.mono_s for s in self._open.values())
+        self._samples = [s for s in self._samples if s.mono_s >= oldest]
+
+    def _measurement(
+        self, name: str, start: _Snapshot, stop: _Snapshot, inside: list[_Snapshot]
+    ) -> Measurement:
+        devices = tuple(
+            DeviceEnergy(
+                name=d.name,
+                kind=d.kind,
+                source=d.source,
+                estimated=d.estimated,
+                energy_j=max(0.0, stop.energy_j[d.name] - start.energy_j[d.name]),
+                in_total=d.in_total,
+            )
+            for d in self._devices
+        )
+        counted = [d.name for d in self._devices if d.in_total]
+        timeline: list[PowerSample] = []
+        for prev, cur in itertools.pairwise(inside):
+            dt = cur.mono_s - prev.mono_s
+            if dt <= 0:
+                continue
+            e = sum(cur.energy_j[n] - prev.energy_j[n] for n in counted)
+            timeline.append(PowerSample(t_s=cur.t_s, power_w=e / dt, energy_j=e))
+        duration = stop.mono_s - start.mono_s
+        return Measurement(
+            name=name,
+            start_s=start.t_s,
+            end_s=start.t_s + duration,
+            devices=devices,
+            timeline=tuple(timeline),
+        )
+
+    def close(self) -> None:
+        """Stop the sampler and release the sources."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for source in self.sources:
+            source.close()
+
+    def __enter__(self) -> Meter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
