@@ -1,0 +1,68 @@
+"""The database: SQLite in WAL mode under ``WATTWISE_HOME`` by default, any SQLAlchemy URL.
+
+WAL lets readers proceed while one writer commits; ``busy_timeout`` makes concurrent
+writers (several ``wattwise measure`` at once) wait for the lock instead of failing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase
+
+from wattwise.errors import StoreError
+
+# How long a writer waits for another's lock before giving up. Units: ms.
+BUSY_TIMEOUT_MS = 30_000
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every table (runs here; jobs in the engine's tables)."""
+
+
+def default_url(home: Path) -> str:
+    return f"sqlite:///{home / 'wattwise.db'}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine, the tables, and (for SQLite) the folder and WAL mode."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(
+                f"cannot create store folder {path.parent}: {err.strerror}",
+                hint="set WATTWISE_HOME to a writable folder",
+            ) from None
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    # Every table module registers with Base on import; import them before create_all.
+    from wattwise.store import models  # noqa: F401
+
+    try:
+        Base.metadata.create_all(engine)
+    except SQLAlchemyError as err:
+        raise StoreError(
+            f"cannot open store {url}: {_first_line(err)}",
+            hint="check the path is writable or set WATTWISE_HOME",
+        ) from None
+    return engine
+
+
+def _first_line(err: SQLAlchemyError) -> str:
+    return str(getattr(err, "orig", None) or err).splitlines()[0]
