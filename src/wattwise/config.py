@@ -88,6 +88,6 @@ def load_config(path: Path | None = None) -> Config:
         if isinstance(value, bool) or not isinstance(value, _TYPES[key]):
             expected = " or ".join(t.__name__ for t in _TYPES[key])
             raise ConfigError(f"{where}: {key} must be {expected}, not {value!r}")
-        if key in _POSITIVE and float(value) <= 0:
+        if key in _POSITIVE and isinstance(value, int | float) and value <= 0:
             raise ConfigError(f"{where}: {key} must be positive, not {value!r}")
     return Config(**data)
