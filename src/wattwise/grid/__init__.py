@@ -1,0 +1,42 @@
+"""Grid signals: how clean is power here and when.
+
+Carbon intensity from trace files, static annual averages and live APIs, forecasts
+where a provider gives none, on-site solar (:mod:`wattwise.grid.solar`, imports
+pvlib on use) and the cleanest window to run a job (:mod:`wattwise.grid.window`).
+Everything here depends only on :mod:`wattwise.units` and :mod:`wattwise.errors`.
+"""
+
+from __future__ import annotations
+
+from wattwise.grid.forecast import (
+    mape_percent,
+    persistence_forecasts,
+    seasonal_naive_forecasts,
+    walk_forward_forecasts,
+)
+from wattwise.grid.provider import (
+    FixedProvider,
+    IntensityProvider,
+    StaticProvider,
+    TraceProvider,
+    resolve_provider,
+)
+from wattwise.grid.static import StaticIntensity, list_zones, static_intensity
+from wattwise.grid.trace import INTENSITY_UNIT, load_intensity
+
+__all__ = [
+    "INTENSITY_UNIT",
+    "FixedProvider",
+    "IntensityProvider",
+    "StaticIntensity",
+    "StaticProvider",
+    "TraceProvider",
+    "list_zones",
+    "load_intensity",
+    "mape_percent",
+    "persistence_forecasts",
+    "resolve_provider",
+    "seasonal_naive_forecasts",
+    "static_intensity",
+    "walk_forward_forecasts",
+]

@@ -1,0 +1,205 @@
+"""Carbon-intensity providers behind one interface, and the resolution rule.
+
+``IntensityProvider.series(start_s, end_s)`` returns intensity covering
+``[start_s, end_s]``; ``describe()`` says where the numbers come from. The measure
+CLI integrates a run's energy against it; the scheduler reads whole traces.
+
+Precedence in :func:`resolve_provider`: a fixed value > a trace file > a zone's
+static annual average > ``WORLD``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from wattwise.errors import ConfigError, CoverageError
+from wattwise.grid.static import WORLD, StaticIntensity, static_intensity
+from wattwise.grid.trace import INTENSITY_UNIT, Emission, load_intensity
+from wattwise.units import TimeSeries
+
+
+@runtime_checkable
+class IntensityProvider(Protocol):
+    """Where carbon intensity comes from."""
+
+    def describe(self) -> str:
+        """Human label including the source, e.g. ``"static DE 381 gCO2e/kWh (2023, Ember...)"``."""
+        ...
+
+    def series(self, start_s: float, end_s: float) -> TimeSeries:
+        """Intensity covering ``[start_s, end_s]``. Units: gCO₂e/kWh, UTC epoch s.
+
+        Raises :class:`CoverageError` when the provider cannot cover the period.
+        """
+        ...
+
+
+def _check_range(start_s: float, end_s: float) -> None:
+    if not (math.isfinite(start_s) and math.isfinite(end_s)) or end_s < start_s:
+        raise ConfigError(f"bad period [{start_s}, {end_s}]: end must not precede start")
+
+
+def _constant(value: float, start_s: float, end_s: float) -> TimeSeries:
+    step = max(end_s - start_s, 1.0)
+    return TimeSeries(
+        times_s=np.array([start_s], dtype=np.float64),
+        values=np.array([value], dtype=np.float64),
+        unit=INTENSITY_UNIT,
+        step_s=step,
+    )
+
+
+def _fmt_time(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass(frozen=True)
+class FixedProvider:
+    """One constant intensity given by the user. Units: gCO₂e/kWh."""
+
+    g_per_kwh: float
+
+    def describe(self) -> str:
+        return f"fixed {self.g_per_kwh:g} gCO2e/kWh (given by the user)"
+
+    def series(self, start_s: float, end_s: float) -> TimeSeries:
+        _check_range(start_s, end_s)
+        return _constant(self.g_per_kwh, start_s, end_s)
+
+
+@dataclass(frozen=True)
+class StaticProvider:
+    """A zone's annual average from the shipped table (constant over time)."""
+
+    entry: StaticIntensity
+    note: str = ""
+
+    def describe(self) -> str:
+        label = (
+            f"static annual average {self.entry.zone} {self.entry.g_per_kwh:g} gCO2e/kWh "
+            f"({self.entry.year}; {self.entry.source})"
+        )
+        return f"{label}; {self.note}" if self.note else label
+
+    def series(self, start_s: float, end_s: float) -> TimeSeries:
+        _check_range(start_s, end_s)
+        return _constant(self.entry.g_per_kwh, start_s, end_s)
+
+
+@dataclass(frozen=True)
+class TraceProvider:
+    """Intensity read from a trace file; ``replay`` maps other years onto the trace's.
+
+    With ``replay`` an instant outside the trace takes the trace's value at the same
+    UTC month, day and hour (29 February falls back to 28 February), so a 2023 trace
+    gives carbon for a run today. The label says so.
+    """
+
+    trace: TimeSeries
+    path: str
+    replay: bool = False
+    emission: Emission = "lca"
+    _year: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        year = datetime.fromtimestamp(self.trace.start_s, tz=UTC).year
+        object.__setattr__(self, "_year", year)
+
+    def describe(self) -> str:
+        span = f"{_fmt_time(self.trace.start_s)} to {_fmt_time(self.trace.end_s)}"
+        label = f"trace {self.path} ({self.emission}, {span}, step {self.trace.step_s:g} s)"
+        if self.replay:
+            label += f"; periods outside it replayed by time of year from {self._year}"
+        return label
+
+    def covers(self, start_s: float, end_s: float) -> bool:
+        return self.trace.start_s <= start_s and end_s <= self.trace.end_s
+
+    def series(self, start_s: float, end_s: float) -> TimeSeries:
+        _check_range(start_s, end_s)
+        tr = self.trace
+        if self.covers(start_s, end_s):
+            return _slice(tr, start_s, end_s)
+        if not self.replay:
+            raise CoverageError(
+                f"{self.path} covers {_fmt_time(tr.start_s)} to {_fmt_time(tr.end_s)}, "
+                f"not {_fmt_time(start_s)} to {_fmt_time(end_s)}",
+                hint="pass replay=True (--replay) to reuse it by time of year, or a longer trace",
+            )
+        return self._replayed(start_s, end_s)
+
+    def _replayed(self, start_s: float, end_s: float) -> TimeSeries:
+        tr = self.trace
+        step = tr.step_s
+        first = math.floor(start_s / step) * step
+        n = max(1, math.ceil((end_s - first) / step))
+        times = first + step * np.arange(n, dtype=np.float64)
+        mapped = np.array([self._map_instant(float(t)) for t in times], dtype=np.float64)
+        idx = np.floor((mapped - tr.start_s) / step).astype(np.int64)
+        bad = np.flatnonzero((idx < 0) | (idx >= len(tr)))
+        if bad.size:
+            raise CoverageError(
+                f"{self.path} has no value for the time of year of "
+                f"{_fmt_time(float(times[bad[0]]))}",
+                hint="replay needs a trace covering the same months; use a full-year trace",
+            )
+        return TimeSeries(times_s=times, values=tr.values[idx].copy(), unit=tr.unit, step_s=step)
+
+    def _map_instant(self, t: float) -> float:
+        if self.trace.start_s <= t < self.trace.end_s:
+            return t
+        stamp = datetime.fromtimestamp(t, tz=UTC)
+        day = 28 if (stamp.month == 2 and stamp.day == 29) else stamp.day
+        return stamp.replace(year=self._year, day=day).timestamp()
+
+
+def _slice(tr: TimeSeries, start_s: float, end_s: float) -> TimeSeries:
+    """The samples whose steps overlap ``[start_s, end_s]`` (at least one)."""
+    lo = int(np.searchsorted(tr.times_s, start_s, side="right")) - 1
+    hi = int(np.searchsorted(tr.times_s, end_s, side="left"))
+    lo = max(lo, 0)
+    hi = max(hi, lo + 1)
+    return TimeSeries(
+        times_s=tr.times_s[lo:hi].copy(),
+        values=tr.values[lo:hi].copy(),
+        unit=tr.unit,
+        step_s=tr.step_s,
+    )
+
+
+def resolve_provider(
+    zone: str | None = None,
+    carbon_file: str | Path | None = None,
+    fixed_g_per_kwh: float | None = None,
+    replay: bool = False,
+    *,
+    emission: Emission = "lca",
+) -> IntensityProvider:
+    """Pick the provider the user asked for: fixed > file > zone > ``WORLD``.
+
+    ``zone`` is a static-table zone (``DE``, ``US-CAL-CISO``) or a live provider spec
+    (``electricitymaps:DE``, ``watttime:CAISO_NORTH``, ``ukci:GB``, see
+    :mod:`wattwise.grid.live`), which falls back to cache or the static average.
+    """
+    if fixed_g_per_kwh is not None:
+        if not math.isfinite(fixed_g_per_kwh) or fixed_g_per_kwh < 0:
+            raise ConfigError(
+                f"fixed carbon intensity must be >= 0 gCO2e/kWh, not {fixed_g_per_kwh}"
+            )
+        return FixedProvider(float(fixed_g_per_kwh))
+    if carbon_file is not None:
+        trace = load_intensity(carbon_file, emission=emission)
+        return TraceProvider(trace=trace, path=str(carbon_file), replay=replay, emission=emission)
+    if zone:
+        if ":" in zone:
+            from wattwise.grid.live import live_provider
+
+            return live_provider(zone)
+        return StaticProvider(static_intensity(zone))
+    return StaticProvider(static_intensity(WORLD), note="no zone given, world average used")
