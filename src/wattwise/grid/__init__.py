@@ -23,14 +23,19 @@ from wattwise.grid.provider import (
 )
 from wattwise.grid.static import StaticIntensity, list_zones, static_intensity
 from wattwise.grid.trace import INTENSITY_UNIT, load_intensity
+from wattwise.grid.window import SlotPlan, Window, best_window, cleanest_slots, window_mean
 
 __all__ = [
     "INTENSITY_UNIT",
     "FixedProvider",
     "IntensityProvider",
+    "SlotPlan",
     "StaticIntensity",
     "StaticProvider",
     "TraceProvider",
+    "Window",
+    "best_window",
+    "cleanest_slots",
     "list_zones",
     "load_intensity",
     "mape_percent",
@@ -39,4 +44,5 @@ __all__ = [
     "seasonal_naive_forecasts",
     "static_intensity",
     "walk_forward_forecasts",
+    "window_mean",
 ]
