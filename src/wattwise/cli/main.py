@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 # Command groups, in the order `wattwise --help` lists them. Add a new one here.
-_COMMAND_MODULES = ("wattwise.cli.measure",)
+_COMMAND_MODULES = ("wattwise.cli.measure", "wattwise.cli.demo")
 
 
 def _register_all() -> None:
