@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -96,6 +98,23 @@ def clear_sky_power_w(
     import pandas as pd
     from pvlib import irradiance, location, pvsystem, temperature
 
+    with warnings.catch_warnings():
+        # pvlib 0.16 calls DatetimeIndex.dayofyear, deprecated in pandas 3; harmless here.
+        warnings.filterwarnings("ignore", message=".*dayofyear is deprecated.*")
+        modules = (pd, irradiance, location, pvsystem, temperature)
+        return _clear_sky_power_w(site, times_s, step_s, *modules)
+
+
+def _clear_sky_power_w(
+    site: PVSite,
+    times_s: npt.NDArray[np.float64],
+    step_s: float,
+    pd: Any,
+    irradiance: Any,
+    location: Any,
+    pvsystem: Any,
+    temperature: Any,
+) -> npt.NDArray[np.float64]:
     sub = max(1, math.ceil(step_s / 300.0))
     offsets = (np.arange(sub) + 0.5) * (step_s / sub)
     instants = (times_s[:, None] + offsets[None, :]).ravel()
