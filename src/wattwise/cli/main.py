@@ -22,7 +22,12 @@ app = typer.Typer(
 )
 
 # Command groups, in the order `wattwise --help` lists them. Add a new one here.
-_COMMAND_MODULES = ("wattwise.cli.measure", "wattwise.cli.demo")
+_COMMAND_MODULES = (
+    "wattwise.cli.measure",
+    "wattwise.cli.demo",
+    "wattwise.cli.runs",
+    "wattwise.cli.devices",
+)
 
 
 def _register_all() -> None:
@@ -36,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``wattwise`` console script."""
     _register_all()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except WattwiseError as err:
         print(f"wattwise: error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -54,6 +59,9 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(err, click.exceptions.Abort):
             sys.exit(1)
         raise
+    # standalone_mode=False hands typer.Exit's code back instead of exiting.
+    if isinstance(code, int):
+        sys.exit(code)
 
 
 if __name__ == "__main__":

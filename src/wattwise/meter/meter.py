@@ -48,6 +48,7 @@ class Meter:
         *,
         interval_s: float = DEFAULT_INTERVAL_S,
         pid: int | None = None,
+        children_only: bool = False,
         estimate: EstimateSettings | None = None,
         sample: bool = True,
     ) -> None:
@@ -58,7 +59,7 @@ class Meter:
         if sources is None:
             from wattwise.meter.detect import detect_sources
 
-            found = detect_sources(pid=pid, estimate=estimate)
+            found = detect_sources(pid=pid, children_only=children_only, estimate=estimate)
             sources = found.sources
             self.warnings, self.missing = found.warnings, found.missing
         self.sources = list(sources)
@@ -121,6 +122,21 @@ class Meter:
             inside = [s for s in self._samples if start.mono_s <= s.mono_s <= stop.mono_s]
             self._prune()
         return self._measurement(name, start, stop, inside)
+
+    def peek(self, name: str) -> Measurement:
+        """What open window ``name`` has cost so far, without closing it."""
+        with self._lock:
+            start = self._open.get(name)
+            if start is None:
+                raise WindowError(f"window {name!r} was not begun")
+            now = self._snapshot()
+            self._samples.append(now)
+            inside = [s for s in self._samples if s.mono_s >= start.mono_s]
+        return self._measurement(name, start, now, inside)
+
+    def is_open(self, name: str) -> bool:
+        with self._lock:
+            return name in self._open
 
     @contextmanager
     def window(self, name: str) -> Iterator[list[Measurement]]:

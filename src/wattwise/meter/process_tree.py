@@ -22,10 +22,16 @@ class TreeUsage:
 
 
 class ProcessTree:
-    """Samples a process tree rooted at ``pid``. Monotonic in CPU time."""
+    """Samples a process tree rooted at ``pid``. Monotonic in CPU time.
 
-    def __init__(self, pid: int) -> None:
+    With ``include_root=False`` only the root's descendants count (live ones, plus
+    those it already reaped): ``wattwise measure`` meters its child command this way
+    from before the fork, so even a command that exits at once is fully counted.
+    """
+
+    def __init__(self, pid: int, *, include_root: bool = True) -> None:
         self.pid = pid
+        self.include_root = include_root
         self._root = psutil.Process(pid)
         self._procs: dict[int, psutil.Process] = {pid: self._root}
         self._last_cpu_s = 0.0
@@ -48,10 +54,11 @@ class ProcessTree:
             try:
                 with proc.oneshot():
                     t = proc.cpu_times()
-                    rss += proc.memory_info().rss
+                    if pid != self.pid or self.include_root:
+                        rss += proc.memory_info().rss
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                 continue
-            own = t.user + t.system
+            own = t.user + t.system if (pid != self.pid or self.include_root) else 0.0
             reaped = t.children_user + t.children_system
             # A live child's own time is counted here; once reaped it moves into
             # its parent's children_* figures, so no process is counted twice.

@@ -50,10 +50,17 @@ class EstimateSource(EnergySource):
 
     source = "estimate"
 
-    def __init__(self, pid: int | None = None, settings: EstimateSettings | None = None) -> None:
+    def __init__(
+        self,
+        pid: int | None = None,
+        settings: EstimateSettings | None = None,
+        *,
+        children_only: bool = False,
+    ) -> None:
         self.settings = settings or EstimateSettings()
         self.cpu = resolve_cpu_power(self.settings)
-        self._tree = ProcessTree(pid if pid is not None else os.getpid())
+        root = pid if pid is not None else os.getpid()
+        self._tree = ProcessTree(root, include_root=not children_only)
         first = self._tree.usage()
         self._cpu_s0 = first.cpu_s
         self._last_rss = first.rss_bytes
@@ -61,7 +68,8 @@ class EstimateSource(EnergySource):
         self._dram_j = 0.0
         cpu_detail = (
             f"{self.cpu.model}: {self.cpu.tdp_w:g} W / {self.cpu.threads} threads "
-            f"x CPU time of pid {self._tree.pid} and children ({self.cpu.source})"
+            f"x CPU time of {'children of ' if children_only else ''}pid {root} "
+            f"and descendants ({self.cpu.source})"
         )
         self._devices = [
             Device("estimate:cpu", "cpu", self.source, True, detail=cpu_detail),
