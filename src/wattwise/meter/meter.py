@@ -90,7 +90,13 @@ class Meter:
             with self._lock:
                 if not self._open:
                     continue
-                self._samples.append(self._snapshot())
+                try:
+                    self._samples.append(self._snapshot())
+                except (WattwiseError, OSError, ValueError) as err:
+                    # Keep sampling: end() reads afresh and raises if the fault persists.
+                    message = f"sampling failed: {err}"
+                    if message not in self.warnings:
+                        self.warnings.append(message)
 
     def _ensure_sampler(self) -> None:
         if self._sampling and self._thread is None:
