@@ -52,6 +52,7 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     # Every table module registers with Base on import; import them before create_all.
+    import wattwise.store.jobs  # noqa: F401
     from wattwise.store import models  # noqa: F401
 
     try:

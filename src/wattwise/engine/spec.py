@@ -1,0 +1,317 @@
+"""What a user submits: a job spec, validated with one-line messages.
+
+A job is a command (``command: [python, train.py]``) or a Python entry point
+(``entry: pkg.module:function`` with ``args``), with resources, a deadline or slack,
+an interruptible flag, an optional checkpoint folder, and optionally ``shards``: a
+data-parallel batch whose command runs once per shard (``{shard}`` in the command
+and ``$WATTWISE_SHARD`` name it).
+
+Durations are ``90s``, ``30m``, ``6h``, ``1d``, ``1h30m`` or plain seconds. A
+deadline is a duration from submission or an ISO-8601 instant. Units: s, epoch s.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from wattwise.errors import ConfigError, DataFormatError
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
+_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+#: Keys a job file may hold.
+SPEC_KEYS = (
+    "name",
+    "command",
+    "entry",
+    "args",
+    "cpus",
+    "gpus",
+    "runtime",
+    "deadline",
+    "slack",
+    "interruptible",
+    "checkpoint_dir",
+    "shards",
+    "node_type",
+    "zone",
+    "env",
+    "cwd",
+    "max_attempts",
+    "grace",
+    "priority",
+)
+
+
+class SpecError(ConfigError):
+    """A job spec is invalid; the message names the field."""
+
+
+def parse_duration_s(value: object, what: str) -> float:
+    """``"1h30m"`` -> 5400.0. Units: s. Raises :class:`SpecError` naming ``what``."""
+    if isinstance(value, bool):
+        raise SpecError(f"{what}: expected a duration like 30m or 6h, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION.findall(text)
+            if not parts or "".join(f"{n}{u}" for n, u in parts).lower() != text.lower():
+                raise SpecError(
+                    f"{what}: {value!r} is not a duration (use e.g. 90s, 30m, 6h, 1d, 1h30m)"
+                ) from None
+            seconds = sum(float(n) * _SECONDS[u.lower()] for n, u in parts)
+    else:
+        raise SpecError(f"{what}: expected a duration like 30m or 6h, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise SpecError(f"{what}: duration must be >= 0, got {value!r}")
+    return seconds
+
+
+def parse_deadline_s(value: object, submitted_s: float) -> float:
+    """A duration from ``submitted_s`` or an ISO-8601 instant. Units: epoch s."""
+    if isinstance(value, datetime):
+        instant = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return instant.timestamp()
+    if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            instant = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise SpecError(f"deadline: {value!r} is not an ISO-8601 instant") from None
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=UTC)
+        return instant.timestamp()
+    return submitted_s + parse_duration_s(value, "deadline")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job. Units: ``cpus`` cores, ``runtime_s``/``grace_s`` s, ``deadline_s``
+    epoch s (``None``: as soon as possible)."""
+
+    name: str
+    command: tuple[str, ...] = ()
+    entry: str | None = None
+    args: tuple[Any, ...] = ()
+    cpus: float = 1.0
+    gpus: int = 0
+    runtime_s: float | None = None
+    deadline_s: float | None = None
+    interruptible: bool = False
+    checkpoint_dir: str | None = None
+    shards: tuple[str, ...] = ()
+    node_type: str | None = None
+    zone: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    max_attempts: int = 3
+    grace_s: float = 10.0
+    priority: int = 0
+
+    @property
+    def n_tasks(self) -> int:
+        """How many tasks the job runs: one per shard, or one."""
+        return max(1, len(self.shards))
+
+    def latest_start_s(self, submitted_s: float) -> float:
+        """Latest start that still meets the deadline if the job runs ``runtime_s``.
+
+        Without a deadline the job should start at once (``submitted_s``). Units: epoch s.
+        """
+        if self.deadline_s is None:
+            return submitted_s
+        return max(submitted_s, self.deadline_s - (self.runtime_s or 0.0))
+
+    def argv(self, shard: str | None = None) -> list[str]:
+        """The command line one task runs (``{shard}`` filled in)."""
+        if self.entry is not None:
+            import json
+            import sys
+
+            module, func = self.entry.split(":")
+            code = (
+                "import importlib, json, sys; "
+                f"f = getattr(importlib.import_module({module!r}), {func!r}); "
+                "r = f(*json.loads(sys.argv[1])); "
+                "sys.exit(r if isinstance(r, int) and not isinstance(r, bool) else 0)"
+            )
+            args = [shard if a == "{shard}" else a for a in self.args]
+            return [sys.executable, "-c", code, json.dumps(args)]
+        if shard is None:
+            return list(self.command)
+        return [part.replace("{shard}", shard) for part in self.command]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["command"] = list(self.command)
+        data["args"] = list(self.args)
+        data["shards"] = list(self.shards)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        """Rebuild a spec stored by :meth:`to_dict` (already validated)."""
+        return cls(
+            **{
+                **data,
+                "command": tuple(data.get("command", ())),
+                "args": tuple(data.get("args", ())),
+                "shards": tuple(data.get("shards", ())),
+            }
+        )
+
+
+def _positive_number(data: dict[str, Any], key: str, default: float) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(f"{key}: expected a number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise SpecError(f"{key}: must be > 0, got {value!r}")
+    return float(value)
+
+
+def _int(data: dict[str, Any], key: str, default: int, minimum: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{key}: expected a whole number, got {value!r}")
+    if value < minimum:
+        raise SpecError(f"{key}: must be >= {minimum}, got {value}")
+    return value
+
+
+def _optional_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(f"{key}: expected a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def parse_spec(data: object, submitted_s: float) -> JobSpec:
+    """Validate a job given as a mapping (a parsed YAML file or an API body).
+
+    Relative deadlines count from ``submitted_s`` (epoch s). Raises :class:`SpecError`
+    with a one-line message naming the bad field.
+    """
+    if not isinstance(data, dict):
+        raise SpecError(f"a job spec must be a mapping of fields, got {type(data).__name__}")
+    unknown = sorted(str(k) for k in data if k not in SPEC_KEYS)
+    if unknown:
+        raise SpecError(f"unknown field {unknown[0]!r}; known fields: {', '.join(SPEC_KEYS)}")
+    command_raw = data.get("command")
+    entry = _optional_str(data, "entry")
+    if (command_raw is None) == (entry is None):
+        raise SpecError("give exactly one of `command` (a program) or `entry` (module:function)")
+    command: tuple[str, ...] = ()
+    if command_raw is not None:
+        if isinstance(command_raw, str):
+            try:
+                command = tuple(shlex.split(command_raw))
+            except ValueError as err:
+                raise SpecError(f"command: cannot split {command_raw!r}: {err}") from None
+        elif isinstance(command_raw, list) and all(
+            isinstance(x, str | int | float) and not isinstance(x, bool) for x in command_raw
+        ):
+            command = tuple(str(x) for x in command_raw)
+        else:
+            raise SpecError(f"command: expected a string or a list of strings, got {command_raw!r}")
+        if not command or not command[0]:
+            raise SpecError("command: is empty")
+    if entry is not None and not _ENTRY.match(entry):
+        raise SpecError(f"entry: {entry!r} is not of the form package.module:function")
+    args = data.get("args", [])
+    if not isinstance(args, list):
+        raise SpecError(f"args: expected a list, got {args!r}")
+    if args and entry is None:
+        raise SpecError("args: only an `entry` job takes args; put them in `command`")
+    shards_raw = data.get("shards", [])
+    if not isinstance(shards_raw, list) or not all(
+        isinstance(s, str | int) and not isinstance(s, bool) for s in shards_raw
+    ):
+        raise SpecError(f"shards: expected a list of strings, got {shards_raw!r}")
+    if "shards" in data and not shards_raw:
+        raise SpecError("shards: is empty; leave it out for a single task")
+    env = data.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(k, str) for k in env):
+        raise SpecError(f"env: expected a mapping of names to values, got {env!r}")
+    interruptible = data.get("interruptible", False)
+    if not isinstance(interruptible, bool):
+        raise SpecError(f"interruptible: expected true or false, got {interruptible!r}")
+    runtime_s = None
+    if data.get("runtime") is not None:
+        runtime_s = parse_duration_s(data["runtime"], "runtime")
+        if runtime_s <= 0:
+            raise SpecError(f"runtime: must be > 0, got {data['runtime']!r}")
+    if data.get("deadline") is not None and data.get("slack") is not None:
+        raise SpecError("give either `deadline` or `slack`, not both")
+    deadline_s = None
+    if data.get("deadline") is not None:
+        deadline_s = parse_deadline_s(data["deadline"], submitted_s)
+        if deadline_s <= submitted_s:
+            raise SpecError(f"deadline: {data['deadline']!r} is already past")
+        if runtime_s is not None and deadline_s - submitted_s < runtime_s:
+            raise SpecError(
+                f"deadline: {data['deadline']!r} leaves less time than the runtime "
+                f"({runtime_s:g} s); the job cannot finish in time"
+            )
+    if data.get("slack") is not None:
+        slack_s = parse_duration_s(data["slack"], "slack")
+        deadline_s = submitted_s + (runtime_s or 0.0) + slack_s
+    name = _optional_str(data, "name")
+    if name is None:
+        name = Path(command[0]).name if command else str(entry).split(":")[-1]
+    return JobSpec(
+        name=name[:200],
+        command=command,
+        entry=entry,
+        args=tuple(args),
+        cpus=_positive_number(data, "cpus", 1.0),
+        gpus=_int(data, "gpus", 0, 0),
+        runtime_s=runtime_s,
+        deadline_s=deadline_s,
+        interruptible=interruptible,
+        checkpoint_dir=_optional_str(data, "checkpoint_dir"),
+        shards=tuple(str(s) for s in shards_raw),
+        node_type=_optional_str(data, "node_type"),
+        zone=_optional_str(data, "zone"),
+        env={k: str(v) for k, v in env.items()},
+        cwd=_optional_str(data, "cwd"),
+        max_attempts=_int(data, "max_attempts", 3, 1),
+        grace_s=parse_duration_s(data.get("grace", 10.0), "grace"),
+        priority=_int(data, "priority", 0, -1_000_000),
+    )
+
+
+def load_spec_file(path: str | Path, submitted_s: float) -> JobSpec:
+    """Read and validate a YAML (or JSON) job file."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataFormatError(p, "no such job file") from None
+    except OSError as err:
+        raise DataFormatError(p, f"cannot read ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(err, "problem", None) or "not valid YAML"
+        raise DataFormatError(p, f"not valid YAML ({problem})", line=line) from None
+    try:
+        return parse_spec(data, submitted_s)
+    except SpecError as err:
+        raise DataFormatError(p, err.message) from None

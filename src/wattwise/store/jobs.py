@@ -1,0 +1,570 @@
+"""The job queue: jobs, their task attempts and the nodes that ran them.
+
+The queue lives here, not in the engine's memory, so a restarted head loses no job:
+clients insert ``queued`` rows (one short transaction each, safe from many processes
+at once under SQLite WAL), the head moves them through ``waiting`` (planned for a
+later start) and ``running`` to ``succeeded``, ``failed`` or ``cancelled``. Every
+transition is a conditional ``UPDATE ... WHERE status IN (...)`` so a client's cancel
+and the head's dispatch never both win.
+
+Units in column names: ``_s`` seconds (times UTC epoch seconds), ``_j`` joules,
+``_g`` grams CO₂e.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from wattwise.errors import StoreError
+from wattwise.store.db import Base
+
+JOB_STATUSES = ("queued", "waiting", "running", "succeeded", "failed", "cancelled")
+TERMINAL = ("succeeded", "failed", "cancelled")
+TASK_STATUSES = ("running", "succeeded", "failed", "lost", "cancelled")
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    submitted_s: Mapped[float] = mapped_column(Float)
+    deadline_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latest_start_s: Mapped[float] = mapped_column(Float)
+    planned_start_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    planned_nodes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    started_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ended_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    tasks_total: Mapped[int] = mapped_column(Integer, default=1)
+    tasks_done: Mapped[int] = mapped_column(Integer, default=0)
+    energy_j: Mapped[float | None] = mapped_column(Float, nullable=True)
+    co2e_g: Mapped[float | None] = mapped_column(Float, nullable=True)
+    estimated: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    excluded_nodes: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    __table_args__ = (
+        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_cancel", "cancel_requested"),
+    )
+
+
+class TaskRow(Base):
+    """One attempt of one task (a job's only task, or one of its shards) on one node."""
+
+    __tablename__ = "job_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    shard: Mapped[int] = mapped_column(Integer, default=0)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    node_id: Mapped[str] = mapped_column(String(80))
+    node_name: Mapped[str] = mapped_column(String(200), default="")
+    head_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    dispatched_s: Mapped[float] = mapped_column(Float)
+    started_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ended_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    energy_j: Mapped[float | None] = mapped_column(Float, nullable=True)
+    co2e_g: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_job_tasks_status", "status"),)
+
+
+class NodeRow(Base):
+    """A Ray node the head has seen, with its wattwise labels."""
+
+    __tablename__ = "engine_nodes"
+
+    node_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    node_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    zone: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    cpus: Mapped[float] = mapped_column(Float)
+    gpus: Mapped[float] = mapped_column(Float)
+    alive: Mapped[bool] = mapped_column(Boolean)
+    last_seen_s: Mapped[float] = mapped_column(Float)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job as clients see it. Units: s (epoch), J, gCO₂e."""
+
+    id: int
+    name: str
+    status: str
+    spec: dict[str, Any]
+    submitted_s: float
+    deadline_s: float | None
+    latest_start_s: float
+    planned_start_s: float | None
+    planned_nodes: list[str]
+    started_s: float | None
+    ended_s: float | None
+    cancel_requested: bool
+    attempts: int
+    tasks_total: int
+    tasks_done: int
+    energy_j: float | None
+    co2e_g: float | None
+    estimated: bool | None
+    run_id: int | None
+    exit_code: int | None
+    error: str | None
+    excluded_nodes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One task attempt. Units: s (epoch), J, gCO₂e."""
+
+    id: int
+    job_id: int
+    shard: int
+    attempt: int
+    node_id: str
+    node_name: str
+    head_id: str
+    status: str
+    dispatched_s: float
+    started_s: float | None
+    ended_s: float | None
+    exit_code: int | None
+    energy_j: float | None
+    co2e_g: float | None
+    error: str | None
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    node_id: str
+    name: str
+    node_type: str | None
+    zone: str | None
+    cpus: float
+    gpus: float
+    alive: bool
+    last_seen_s: float
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A task the head is about to dispatch."""
+
+    job_id: int
+    shard: int
+    attempt: int
+    node_id: str
+    node_name: str = ""
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """How a task attempt ended. Units: s (epoch), J, gCO₂e."""
+
+    task_id: int
+    status: str
+    started_s: float | None = None
+    ended_s: float | None = None
+    exit_code: int | None = None
+    energy_j: float | None = None
+    co2e_g: float | None = None
+    error: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+class JobNotFoundError(StoreError):
+    """No job has this id."""
+
+
+def _job(row: JobRow) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        name=row.name,
+        status=row.status,
+        spec=dict(row.spec),
+        submitted_s=row.submitted_s,
+        deadline_s=row.deadline_s,
+        latest_start_s=row.latest_start_s,
+        planned_start_s=row.planned_start_s,
+        planned_nodes=list(row.planned_nodes or []),
+        started_s=row.started_s,
+        ended_s=row.ended_s,
+        cancel_requested=bool(row.cancel_requested),
+        attempts=row.attempts,
+        tasks_total=row.tasks_total,
+        tasks_done=row.tasks_done,
+        energy_j=row.energy_j,
+        co2e_g=row.co2e_g,
+        estimated=row.estimated,
+        run_id=row.run_id,
+        exit_code=row.exit_code,
+        error=row.error,
+        excluded_nodes=list(row.excluded_nodes or []),
+    )
+
+
+def _task(row: TaskRow) -> TaskRecord:
+    return TaskRecord(
+        id=row.id,
+        job_id=row.job_id,
+        shard=row.shard,
+        attempt=row.attempt,
+        node_id=row.node_id,
+        node_name=row.node_name,
+        head_id=row.head_id,
+        status=row.status,
+        dispatched_s=row.dispatched_s,
+        started_s=row.started_s,
+        ended_s=row.ended_s,
+        exit_code=row.exit_code,
+        energy_j=row.energy_j,
+        co2e_g=row.co2e_g,
+        error=row.error,
+        detail=dict(row.detail or {}),
+    )
+
+
+class JobStore:
+    """Jobs, task attempts and nodes in the wattwise database (same one as the runs)."""
+
+    def __init__(self, url: str | None = None) -> None:
+        from wattwise.store.runs import RunStore
+
+        # RunStore resolves the URL (env, config, default) and creates all tables.
+        self.runs = RunStore(url)
+        self.url = self.runs.url
+        self._engine = self.runs.engine
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with Session(self._engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except OperationalError as err:
+            raise StoreError(
+                f"job store {self.url} is not writable: {str(err.orig).splitlines()[0]}",
+                hint="check permissions of WATTWISE_HOME or the disk space",
+            ) from None
+        except SQLAlchemyError as err:
+            raise StoreError(f"job store error: {err.__class__.__name__}: {err}") from None
+
+    # -- clients -----------------------------------------------------------------
+
+    def submit(self, spec: dict[str, Any], *, submitted_s: float, latest_start_s: float) -> int:
+        """Queue one validated job (``JobSpec.to_dict()``); returns its id."""
+        return self.submit_many([(spec, submitted_s, latest_start_s)])[0]
+
+    def submit_many(self, jobs: Sequence[tuple[dict[str, Any], float, float]]) -> list[int]:
+        """Queue several jobs in one transaction: (spec dict, submitted_s, latest_start_s)."""
+        rows = [
+            JobRow(
+                name=str(spec.get("name", "job")),
+                spec=spec,
+                status="queued",
+                submitted_s=submitted_s,
+                deadline_s=spec.get("deadline_s"),
+                latest_start_s=latest_start_s,
+                tasks_total=max(1, len(spec.get("shards") or ())),
+                planned_nodes=[],
+                excluded_nodes=[],
+            )
+            for spec, submitted_s, latest_start_s in jobs
+        ]
+        with self._session() as session:
+            session.add_all(rows)
+            session.flush()
+            return [r.id for r in rows]
+
+    def get_job(self, job_id: int) -> JobRecord:
+        with self._session() as session:
+            row = session.get(JobRow, job_id)
+            if row is None:
+                raise JobNotFoundError(f"no job {job_id}", hint="`wattwise jobs` lists jobs")
+            return _job(row)
+
+    def list_jobs(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+        newest_first: bool = True,
+    ) -> list[JobRecord]:
+        query = select(JobRow)
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            bad = [s for s in wanted if s not in JOB_STATUSES]
+            if bad:
+                raise StoreError(f"unknown job status {bad[0]!r}; one of {', '.join(JOB_STATUSES)}")
+            query = query.where(JobRow.status.in_(wanted))
+        query = query.order_by(JobRow.id.desc() if newest_first else JobRow.id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._session() as session:
+            return [_job(r) for r in session.scalars(query.offset(offset)).all()]
+
+    def count_jobs(self, status: str | None = None) -> int:
+        query = select(func.count(JobRow.id))
+        if status is not None:
+            query = query.where(JobRow.status == status)
+        with self._session() as session:
+            return int(session.scalar(query) or 0)
+
+    def tasks(self, job_id: int) -> list[TaskRecord]:
+        with self._session() as session:
+            rows = session.scalars(
+                select(TaskRow).where(TaskRow.job_id == job_id).order_by(TaskRow.id)
+            ).all()
+            return [_task(r) for r in rows]
+
+    def request_cancel(self, job_id: int) -> JobRecord:
+        """Cancel a job: at once if it has not started, else ask the head to stop it."""
+        now = time.time()
+        with self._session() as session:
+            row = session.get(JobRow, job_id)
+            if row is None:
+                raise JobNotFoundError(f"no job {job_id}", hint="`wattwise jobs` lists jobs")
+            if row.status in TERMINAL:
+                raise StoreError(f"job {job_id} has already {row.status}; nothing to cancel")
+            if row.status in ("queued", "waiting"):
+                row.status = "cancelled"
+                row.ended_s = now
+                row.error = "cancelled before it started"
+            row.cancel_requested = True
+            session.flush()
+            return _job(row)
+
+    # -- the head ----------------------------------------------------------------
+
+    def pending(self, statuses: Sequence[str] = ("queued", "waiting")) -> list[JobRecord]:
+        """Jobs not yet dispatched, oldest first."""
+        return self.list_jobs(status=list(statuses), limit=None, newest_first=False)
+
+    def set_plans(self, plans: Sequence[tuple[int, float, list[str]]]) -> None:
+        """Record (job_id, planned_start_s, node ids) for jobs still waiting to start."""
+        if not plans:
+            return
+        with self._session() as session:
+            for job_id, start_s, nodes in plans:
+                session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id, JobRow.status.in_(("queued", "waiting")))
+                    .values(status="waiting", planned_start_s=start_s, planned_nodes=nodes)
+                )
+
+    def start_tasks(self, tasks: Sequence[NewTask], head_id: str) -> dict[int, list[int]]:
+        """Insert task attempts and mark their jobs ``running``.
+
+        Skips jobs a client cancelled meanwhile. Returns task ids per job started.
+        """
+        now = time.time()
+        by_job: dict[int, list[NewTask]] = {}
+        for t in tasks:
+            by_job.setdefault(t.job_id, []).append(t)
+        started: dict[int, list[int]] = {}
+        with self._session() as session:
+            for job_id, job_tasks in by_job.items():
+                moved = session.execute(
+                    update(JobRow)
+                    .where(
+                        JobRow.id == job_id,
+                        JobRow.status.in_(("queued", "waiting", "running")),
+                        JobRow.cancel_requested.is_(False),
+                    )
+                    .values(
+                        status="running",
+                        attempts=JobRow.attempts + 1,
+                        started_s=func.coalesce(JobRow.started_s, now),
+                    )
+                )
+                if getattr(moved, "rowcount", 0) == 0:
+                    continue
+                rows = [
+                    TaskRow(
+                        job_id=job_id,
+                        shard=t.shard,
+                        attempt=t.attempt,
+                        node_id=t.node_id,
+                        node_name=t.node_name,
+                        head_id=head_id,
+                        status="running",
+                        dispatched_s=now,
+                        detail={},
+                    )
+                    for t in job_tasks
+                ]
+                session.add_all(rows)
+                session.flush()
+                started[job_id] = [r.id for r in rows]
+        return started
+
+    def finish_tasks(self, outcomes: Sequence[TaskOutcome]) -> None:
+        """Record how task attempts ended (one transaction)."""
+        if not outcomes:
+            return
+        with self._session() as session:
+            for o in outcomes:
+                if o.status not in TASK_STATUSES:
+                    raise StoreError(f"unknown task status {o.status!r}")
+                row = session.get(TaskRow, o.task_id)
+                if row is None:
+                    continue
+                row.status = o.status
+                row.started_s = o.started_s
+                row.ended_s = o.ended_s if o.ended_s is not None else time.time()
+                row.exit_code = o.exit_code
+                row.energy_j = o.energy_j
+                row.co2e_g = o.co2e_g
+                row.error = o.error
+                row.detail = o.detail or {}
+                if o.status == "succeeded":
+                    job = session.get(JobRow, row.job_id)
+                    if job is not None:
+                        job.tasks_done = job.tasks_done + 1
+
+    def requeue(self, job_id: int, *, exclude_node: str | None = None, error: str) -> bool:
+        """Put a running job back in the queue (its node died or its head restarted)."""
+        with self._session() as session:
+            row = session.get(JobRow, job_id)
+            if row is None or row.status in TERMINAL:
+                return False
+            if row.cancel_requested:
+                row.status, row.ended_s, row.error = "cancelled", time.time(), "cancelled"
+                return False
+            row.status = "queued"
+            row.planned_start_s = None
+            row.error = error
+            if exclude_node and exclude_node not in (row.excluded_nodes or []):
+                row.excluded_nodes = [*(row.excluded_nodes or []), exclude_node]
+            return True
+
+    def finish_job(
+        self,
+        job_id: int,
+        status: str,
+        *,
+        energy_j: float | None = None,
+        co2e_g: float | None = None,
+        estimated: bool | None = None,
+        run_id: int | None = None,
+        exit_code: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        if status not in TERMINAL:
+            raise StoreError(f"finish_job needs a final status, got {status!r}")
+        with self._session() as session:
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status.notin_(TERMINAL))
+                .values(
+                    status=status,
+                    ended_s=time.time(),
+                    energy_j=energy_j,
+                    co2e_g=co2e_g,
+                    estimated=estimated,
+                    run_id=run_id,
+                    exit_code=exit_code,
+                    error=error,
+                )
+            )
+
+    def cancel_requested_running(self) -> list[int]:
+        """Running jobs a client asked to cancel."""
+        with self._session() as session:
+            return list(
+                session.scalars(
+                    select(JobRow.id).where(
+                        JobRow.cancel_requested.is_(True), JobRow.status == "running"
+                    )
+                ).all()
+            )
+
+    def running_tasks(self, job_id: int | None = None) -> list[TaskRecord]:
+        query = select(TaskRow).where(TaskRow.status == "running")
+        if job_id is not None:
+            query = query.where(TaskRow.job_id == job_id)
+        with self._session() as session:
+            return [_task(r) for r in session.scalars(query).all()]
+
+    def recover(self, head_id: str) -> int:
+        """After a head restart: tasks another head dispatched are lost; requeue their jobs.
+
+        Returns how many jobs went back to the queue. Waiting jobs are re-planned too.
+        """
+        now = time.time()
+        with self._session() as session:
+            lost = session.scalars(
+                select(TaskRow).where(TaskRow.status == "running", TaskRow.head_id != head_id)
+            ).all()
+            job_ids = {t.job_id for t in lost}
+            for t in lost:
+                t.status, t.ended_s, t.error = "lost", now, "head restarted"
+            count = 0
+            for job_id in job_ids:
+                job = session.get(JobRow, job_id)
+                if job is None or job.status in TERMINAL:
+                    continue
+                if job.cancel_requested:
+                    job.status, job.ended_s, job.error = "cancelled", now, "cancelled"
+                    continue
+                job.status, job.planned_start_s = "queued", None
+                job.error = "head restarted; requeued"
+                count += 1
+            session.execute(
+                update(JobRow).where(JobRow.status == "waiting").values(status="queued")
+            )
+            return count
+
+    # -- nodes -------------------------------------------------------------------
+
+    def upsert_nodes(self, nodes: Sequence[NodeRecord]) -> None:
+        with self._session() as session:
+            for n in nodes:
+                session.merge(NodeRow(**asdict(n)))
+
+    def list_nodes(self) -> list[NodeRecord]:
+        with self._session() as session:
+            rows = session.scalars(select(NodeRow).order_by(NodeRow.name)).all()
+            return [
+                NodeRecord(
+                    r.node_id, r.name, r.node_type, r.zone, r.cpus, r.gpus, r.alive, r.last_seen_s
+                )
+                for r in rows
+            ]
