@@ -74,9 +74,11 @@ def load_config(path: Path | None = None) -> Config:
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        line = getattr(err, "lineno", None)
-        where = f"{path}:{line}" if line else str(path)
-        raise ConfigError(f"{where}: not valid TOML ({err.args[0].split(' (at')[0]})") from None
+        # Python 3.11's TOMLDecodeError only carries the position in its message.
+        found = re.search(r"at line (\d+)", str(err))
+        where = f"{path}:{found.group(1)}" if found else str(path)
+        reason = str(err).split(" (at")[0]
+        raise ConfigError(f"{where}: not valid TOML ({reason})") from None
     known = {f.name for f in fields(Config)}
     for key, value in data.items():
         line = _line_of(text, key)
