@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "wattwise.cli.demo",
     "wattwise.cli.runs",
     "wattwise.cli.devices",
+    "wattwise.cli.grid",
 )
 
 

@@ -1,0 +1,531 @@
+"""``wattwise grid ...``: how clean is power here and when.
+
+``zones``, ``now``, ``history``, ``forecast``, ``best-window`` and ``solar``. Every
+command names its source; ``--json`` prints one JSON object on stdout and ``--plot
+FILE.png`` draws the series. Times are ISO 8601 (naive = UTC), epoch seconds,
+``now`` or ``now+6h`` / ``now-2d``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from wattwise.errors import ConfigError
+
+if TYPE_CHECKING:
+    from wattwise.grid import IntensityProvider
+    from wattwise.units import TimeSeries
+
+grid_app = typer.Typer(
+    name="grid",
+    help="Carbon intensity now and ahead, the cleanest window, on-site solar.",
+    no_args_is_help=True,
+)
+
+_UNITS_S = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(grid_app, name="grid")
+
+
+def parse_time(text: str, option: str, now_s: float | None = None) -> float:
+    """ISO 8601 (naive = UTC), epoch seconds, ``now``, ``now+6h``. Units: epoch s."""
+    raw = text.strip()
+    now = time.time() if now_s is None else now_s
+    rel = re.fullmatch(r"now(?:\s*([+-])\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d))?", raw)
+    if rel:
+        if rel.group(1) is None:
+            return now
+        sign = 1.0 if rel.group(1) == "+" else -1.0
+        return now + sign * float(rel.group(2)) * _UNITS_S[rel.group(3)]
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        stamp = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{option}: cannot read time {text!r}",
+            hint="use ISO 8601 (2024-05-01T14:00, naive = UTC), epoch seconds or now+6h",
+        ) from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    typer.echo(json.dumps(payload, indent=None, allow_nan=False))
+
+
+def _provider(
+    zone: str | None, carbon: Path | None, intensity: float | None, replay: bool, emission: str
+) -> IntensityProvider:
+    from wattwise.grid import resolve_provider
+
+    if emission not in ("lca", "direct"):
+        raise ConfigError(f"--emission must be lca or direct, not {emission!r}")
+    return resolve_provider(
+        zone=zone,
+        carbon_file=carbon,
+        fixed_g_per_kwh=intensity,
+        replay=replay,
+        emission=emission,  # type: ignore[arg-type]
+    )
+
+
+def _series_payload(series: TimeSeries) -> dict[str, Any]:
+    return {
+        "unit": series.unit,
+        "step_s": series.step_s,
+        "times": [_iso(float(t)) for t in series.times_s],
+        "values": [round(float(v), 4) for v in series.values],
+    }
+
+
+def _plot(
+    path: Path,
+    series: TimeSeries,
+    title: str,
+    ylabel: str,
+    *,
+    highlight: list[tuple[float, float]] | None = None,
+    extra: tuple[TimeSeries, str] | None = None,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    def hours(ts: TimeSeries) -> tuple[Any, Any]:
+        t = np.append(ts.times_s, ts.end_s)
+        v = np.append(ts.values, ts.values[-1])
+        return [datetime.fromtimestamp(float(x), tz=UTC) for x in t], v
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    x, y = hours(series)
+    ax.step(x, y, where="post", label=series.unit, linewidth=1.2)
+    if extra is not None:
+        ex, ey = hours(extra[0])
+        ax.step(ex, ey, where="post", label=extra[1], linewidth=1.0, linestyle="--")
+    from matplotlib.dates import date2num
+
+    for a, b in highlight or []:
+        ax.axvspan(
+            float(date2num(datetime.fromtimestamp(a, tz=UTC))),
+            float(date2num(datetime.fromtimestamp(b, tz=UTC))),
+            color="tab:green",
+            alpha=0.25,
+        )
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("time (UTC)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as err:
+        raise ConfigError(f"--plot: cannot write {path} ({err.strerror})") from None
+    finally:
+        plt.close(fig)
+
+
+# Options shared by the intensity commands.
+ZoneOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--zone",
+        help="static zone (DE, US-CAL-CISO; see `grid zones`) or live PROVIDER:ZONE "
+        "(electricitymaps:DE, watttime:CAISO_NORTH, ukci:GB)",
+    ),
+]
+CarbonOpt = Annotated[
+    Path | None, typer.Option("--carbon", help="carbon-intensity trace CSV (portal or time,value)")
+]
+IntensityOpt = Annotated[
+    float | None, typer.Option("--intensity", help="fixed intensity, gCO₂e/kWh")
+]
+ReplayOpt = Annotated[
+    bool, typer.Option("--replay", help="reuse a trace by time of year outside its span")
+]
+EmissionOpt = Annotated[
+    str, typer.Option("--emission", help="portal column: lca (life-cycle) or direct")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")]
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="draw the series to FILE.png")]
+
+
+@grid_app.command("zones", help="List zones with a static annual average, and their sources.")
+def zones_command(as_json: JsonOpt = False) -> None:
+    from wattwise.grid import list_zones
+
+    rows = list_zones()
+    if as_json:
+        _emit(
+            {
+                "unit": "gCO2e/kWh",
+                "zones": [
+                    {
+                        "zone": z.zone,
+                        "name": z.name,
+                        "g_per_kwh": z.g_per_kwh,
+                        "year": z.year,
+                        "source": z.source,
+                    }
+                    for z in rows
+                ],
+            }
+        )
+        return
+    for z in rows:
+        typer.echo(f"{z.zone:<12} {z.g_per_kwh:>6g} gCO₂e/kWh  {z.year}  {z.name}")
+    typer.echo(f"{len(rows)} zones; `wattwise grid zones --json` gives each row's source")
+
+
+@grid_app.command("now", help="Carbon intensity now, and where the number comes from.")
+def now_command(
+    zone: ZoneOpt = None,
+    carbon: CarbonOpt = None,
+    intensity: IntensityOpt = None,
+    replay: ReplayOpt = False,
+    emission: EmissionOpt = "lca",
+    as_json: JsonOpt = False,
+) -> None:
+    from wattwise.grid.live import LiveProvider
+
+    provider = _provider(zone, carbon, intensity, replay, emission)
+    if isinstance(provider, LiveProvider):
+        at_s, value = provider.now()
+    else:
+        at_s = time.time()
+        series = provider.series(at_s, at_s + 1.0)
+        value = float(series.values[0])
+    if as_json:
+        _emit(
+            {
+                "time": _iso(at_s),
+                "intensity": value,
+                "unit": "gCO2e/kWh",
+                "source": provider.describe(),
+            }
+        )
+        return
+    typer.echo(f"{value:.1f} gCO₂e/kWh at {_iso(at_s)}")
+    typer.echo(f"source: {provider.describe()}")
+
+
+def _default_range(
+    provider: IntensityProvider, start: str | None, end: str | None
+) -> tuple[float, float]:
+    from wattwise.grid import TraceProvider
+
+    if isinstance(provider, TraceProvider) and start is None and end is None:
+        return provider.trace.start_s, provider.trace.end_s
+    now = time.time()
+    start_s = parse_time(start, "--start") if start else now - 86400.0
+    end_s = parse_time(end, "--end") if end else (start_s + 86400.0 if start else now)
+    if end_s <= start_s:
+        raise ConfigError("--end must be after --start")
+    return start_s, end_s
+
+
+@grid_app.command("history", help="Intensity over a period: summary, series (--json), plot.")
+def history_command(
+    zone: ZoneOpt = None,
+    carbon: CarbonOpt = None,
+    intensity: IntensityOpt = None,
+    replay: ReplayOpt = False,
+    emission: EmissionOpt = "lca",
+    start: Annotated[
+        str | None, typer.Option("--start", help="from (default: trace start / 24 h ago)")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--end", help="to (default: trace end / now)")] = None,
+    as_json: JsonOpt = False,
+    plot: PlotOpt = None,
+) -> None:
+    import numpy as np
+
+    provider = _provider(zone, carbon, intensity, replay, emission)
+    start_s, end_s = _default_range(provider, start, end)
+    series = provider.series(start_s, end_s)
+    values = series.values
+    summary = {
+        "start": _iso(start_s),
+        "end": _iso(end_s),
+        "mean_intensity": float(np.mean(values)),
+        "min_intensity": float(np.min(values)),
+        "max_intensity": float(np.max(values)),
+        "points": len(series),
+    }
+    if plot is not None:
+        _plot(plot, series, f"Carbon intensity — {provider.describe()[:90]}", "gCO₂e/kWh")
+    if as_json:
+        _emit({**summary, "source": provider.describe(), **_series_payload(series)})
+        return
+    typer.echo(f"{summary['start']} to {summary['end']}: {len(series)} points")
+    typer.echo(
+        f"mean {summary['mean_intensity']:.1f}, min {summary['min_intensity']:.1f}, "
+        f"max {summary['max_intensity']:.1f} gCO₂e/kWh"
+    )
+    typer.echo(f"source: {provider.describe()}")
+
+
+@grid_app.command(
+    "forecast",
+    help="Forecast from a given instant: the built-in forecaster on a trace (it sees only "
+    "the past), or a live provider's own forecast.",
+)
+def forecast_command(
+    zone: ZoneOpt = None,
+    carbon: CarbonOpt = None,
+    emission: EmissionOpt = "lca",
+    at: Annotated[str | None, typer.Option("--at", help="issue time (default: now)")] = None,
+    horizon: Annotated[int, typer.Option("--horizon", help="hours ahead")] = 24,
+    as_json: JsonOpt = False,
+    plot: PlotOpt = None,
+) -> None:
+    import numpy as np
+
+    from wattwise.grid import (
+        TraceProvider,
+        mape_percent,
+        seasonal_naive_forecasts,
+        walk_forward_forecasts,
+    )
+    from wattwise.units import TimeSeries
+
+    if horizon < 1 or horizon > 24 * 14:
+        raise ConfigError(f"--horizon must be 1..336 hours, not {horizon}")
+    provider = _provider(zone, carbon, None, False, emission)
+    issue_s = parse_time(at, "--at") if at else time.time()
+    payload: dict[str, Any] = {"issued": _iso(issue_s), "horizon_h": horizon}
+    actual: TimeSeries | None = None
+    if isinstance(provider, TraceProvider):
+        trace = provider.trace
+        if trace.step_s != 3600.0:
+            raise ConfigError(
+                f"the forecaster needs hourly data; {carbon} has {trace.step_s:g} s steps"
+            )
+        i = math.ceil((issue_s - trace.start_s) / 3600.0 - 1e-9)
+        if i < 1 or i > len(trace):
+            raise ConfigError(
+                f"--at must fall inside the trace ({_iso(trace.start_s)} to {_iso(trace.end_s)})",
+                hint="the forecaster needs the trace's past before the issue time",
+            )
+        rows = walk_forward_forecasts(trace.values[: i + 1], horizon)
+        fc_values = rows[i]
+        times = np.asarray(trace.start_s + 3600.0 * (i + np.arange(horizon)), dtype=np.float64)
+        forecast = TimeSeries(times, fc_values, trace.unit, 3600.0)
+        method = "wattwise walk-forward forecaster (ridge on daily/weekly lags; past only)"
+        known = min(horizon, len(trace) - i)
+        if known > 0:
+            actual = TimeSeries(times[:known], trace.values[i : i + known], trace.unit, 3600.0)
+            naive = seasonal_naive_forecasts(trace.values[: i + 1], horizon)[i]
+            truth = trace.values[i : i + known]
+            payload["actual"] = [round(float(v), 4) for v in truth]
+            payload["mape_percent"] = mape_percent(fc_values[None, :known], truth, first_issue=0)
+            payload["seasonal_naive_mape_percent"] = mape_percent(
+                naive[None, :known], truth, first_issue=0
+            )
+    else:
+        forecast = provider.series(issue_s, issue_s + horizon * 3600.0)
+        method = "provider"
+    payload.update({"method": method, "source": provider.describe(), **_series_payload(forecast)})
+    if plot is not None:
+        _plot(
+            plot,
+            forecast,
+            f"Forecast issued {_iso(issue_s)}",
+            "gCO₂e/kWh",
+            extra=(actual, "actual") if actual is not None else None,
+        )
+    if as_json:
+        _emit(payload)
+        return
+    typer.echo(f"forecast issued {payload['issued']} for {horizon} h ({method})")
+    for t, v in zip(payload["times"], payload["values"], strict=True):
+        typer.echo(f"  {t}  {v:8.1f} gCO₂e/kWh")
+    if "mape_percent" in payload:
+        typer.echo(
+            f"MAPE against the trace: {payload['mape_percent']:.1f} % "
+            f"(seasonal-naive: {payload['seasonal_naive_mape_percent']:.1f} %)"
+        )
+    typer.echo(f"source: {provider.describe()}")
+
+
+@grid_app.command(
+    "best-window",
+    help="The cleanest time to run a job of --duration hours between --earliest and --deadline.",
+)
+def best_window_command(
+    duration: Annotated[float, typer.Option("--duration", help="job length, hours")],
+    zone: ZoneOpt = None,
+    carbon: CarbonOpt = None,
+    intensity: IntensityOpt = None,
+    replay: ReplayOpt = False,
+    emission: EmissionOpt = "lca",
+    earliest: Annotated[
+        str | None, typer.Option("--earliest", help="earliest start (default: trace start / now)")
+    ] = None,
+    deadline: Annotated[
+        str | None,
+        typer.Option("--deadline", help="latest end (default: trace end / earliest + 24 h)"),
+    ] = None,
+    interruptible: Annotated[
+        bool, typer.Option("--interruptible", help="the job may pause: pick the cleanest steps")
+    ] = False,
+    as_json: JsonOpt = False,
+    plot: PlotOpt = None,
+) -> None:
+    from wattwise.grid import TraceProvider, best_window, cleanest_slots, window_mean
+
+    if not (math.isfinite(duration) and duration > 0):
+        raise ConfigError(f"--duration must be a positive number of hours, not {duration}")
+    provider = _provider(zone, carbon, intensity, replay, emission)
+    trace_like = isinstance(provider, TraceProvider) and not provider.replay
+    if earliest is not None:
+        earliest_s = parse_time(earliest, "--earliest")
+    else:
+        earliest_s = provider.trace.start_s if trace_like else time.time()  # type: ignore[attr-defined]
+    if deadline is not None:
+        deadline_s = parse_time(deadline, "--deadline")
+    else:
+        deadline_s = provider.trace.end_s if trace_like else earliest_s + 86400.0  # type: ignore[attr-defined]
+    duration_s = duration * 3600.0
+    series = provider.series(earliest_s, deadline_s)
+    baseline = (
+        window_mean(series, earliest_s, duration_s)
+        if deadline_s - earliest_s >= duration_s
+        else None
+    )
+    payload: dict[str, Any]
+    if interruptible:
+        plan = cleanest_slots(series, duration_s, earliest_s, deadline_s)
+        periods = [(a, b) for a, b in plan.periods]
+        payload = {
+            "start": _iso(plan.start_s),
+            "end": _iso(plan.end_s),
+            "mean_intensity": plan.mean_intensity,
+            "periods": [{"start": _iso(a), "end": _iso(b)} for a, b in periods],
+        }
+        mean = plan.mean_intensity
+    else:
+        win = best_window(series, duration_s, earliest_s, deadline_s)
+        periods = [(win.start_s, win.end_s)]
+        payload = {
+            "start": _iso(win.start_s),
+            "end": _iso(win.end_s),
+            "mean_intensity": win.mean_intensity,
+        }
+        mean = win.mean_intensity
+    payload.update(
+        {
+            "start_s": periods[0][0],
+            "end_s": periods[-1][1],
+            "unit": "gCO2e/kWh",
+            "duration_h": duration,
+            "earliest": _iso(earliest_s),
+            "deadline": _iso(deadline_s),
+            "baseline_mean_intensity": baseline,
+            "saving_percent": (100.0 * (1 - mean / baseline)) if baseline else None,
+            "source": provider.describe(),
+        }
+    )
+    if plot is not None:
+        _plot(plot, series, f"Cleanest {duration:g} h window", "gCO₂e/kWh", highlight=periods)
+    if as_json:
+        _emit(payload)
+        return
+    if interruptible:
+        typer.echo(f"run in {len(periods)} part(s), mean {mean:.1f} gCO₂e/kWh:")
+        for a, b in periods:
+            typer.echo(f"  {_iso(a)} to {_iso(b)}")
+    else:
+        typer.echo(f"start {payload['start']}, end {payload['end']}: mean {mean:.1f} gCO₂e/kWh")
+    if baseline:
+        typer.echo(
+            f"starting at the earliest time instead: {baseline:.1f} gCO₂e/kWh "
+            f"({payload['saving_percent']:.1f} % saved)"
+        )
+    typer.echo(f"source: {provider.describe()}")
+
+
+@grid_app.command("solar", help="On-site PV output (W) for a site, from pvlib clear sky.")
+def solar_command(
+    lat: Annotated[float, typer.Option("--lat", help="latitude, degrees")],
+    lon: Annotated[float, typer.Option("--lon", help="longitude, degrees")],
+    kwp: Annotated[float, typer.Option("--kwp", help="DC nameplate, kWp")],
+    tilt: Annotated[float, typer.Option("--tilt", help="panel tilt, degrees")] = 30.0,
+    azimuth: Annotated[
+        float, typer.Option("--azimuth", help="panel azimuth, degrees (180 = south)")
+    ] = 180.0,
+    start: Annotated[
+        str | None, typer.Option("--start", help="from (default: today 00:00 UTC)")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--end", help="to (default: start + 24 h)")] = None,
+    step: Annotated[float, typer.Option("--step", help="step, minutes")] = 60.0,
+    profile: Annotated[
+        Path | None, typer.Option("--profile", help="measured normalised PV profile CSV")
+    ] = None,
+    column: Annotated[
+        str | None, typer.Option("--column", help="profile column (city), e.g. Berlin")
+    ] = None,
+    as_json: JsonOpt = False,
+    plot: PlotOpt = None,
+) -> None:
+    import numpy as np
+
+    from wattwise.grid.solar import PVSite, describe_profile_use, load_solar_profile, pv_power
+
+    site = PVSite(lat, lon, kwp, tilt_deg=tilt, azimuth_deg=azimuth)
+    if start is None:
+        now = time.time()
+        start_s = now - now % 86400.0
+    else:
+        start_s = parse_time(start, "--start")
+    end_s = parse_time(end, "--end") if end else start_s + 86400.0
+    measured = None
+    if profile is not None:
+        if not column:
+            raise ConfigError("--profile needs --column (which city/site column to use)")
+        measured = load_solar_profile(profile, column)
+    series = pv_power(site, start_s, end_s, step * 60.0, profile=measured)
+    model = (
+        describe_profile_use(measured, start_s, end_s)
+        if measured is not None
+        else "clear sky (pvlib Ineichen, PVWatts)"
+    )
+    energy_kwh = float(np.sum(series.values) * series.step_s / 3.6e6)
+    payload = {
+        "start": _iso(start_s),
+        "end": _iso(end_s),
+        "energy_kwh": energy_kwh,
+        "peak_w": float(np.max(series.values)),
+        "model": model,
+        **_series_payload(series),
+    }
+    if plot is not None:
+        _plot(plot, series, f"PV output, {kwp:g} kWp at ({lat:g}, {lon:g})", "W")
+    if as_json:
+        _emit(payload)
+        return
+    typer.echo(
+        f"{payload['start']} to {payload['end']}: {energy_kwh:.2f} kWh, "
+        f"peak {payload['peak_w']:.0f} W ({model})"
+    )
