@@ -64,3 +64,28 @@ def test_this_machine_gets_a_labelled_estimate() -> None:
         assert os.cpu_count()
     finally:
         meter.close()
+
+
+@pytest.mark.parametrize("procfs", [True, False])
+def test_process_tree_walk_sees_live_and_reaped_children(procfs: bool) -> None:
+    from wattwise.meter.process_tree import ProcessTree
+
+    tree = ProcessTree(os.getpid(), include_root=False)
+    tree._use_procfs = procfs  # both walks (procfs and the psutil fallback) must agree
+    if not procfs:
+        import psutil
+
+        tree._root = psutil.Process(os.getpid())
+    before = tree.usage().cpu_s
+    busy = "import time\nend=time.process_time()+0.3\nwhile time.process_time()<end: pass"
+    child = subprocess.Popen([sys.executable, "-c", busy + "\ntime.sleep(5)"])
+    try:
+        import time
+
+        time.sleep(1.5)  # the child has burnt its 0.3 s and is sleeping, alive
+        live = tree.usage()
+        assert live.cpu_s - before >= 0.25 and live.rss_bytes > 0
+    finally:
+        child.kill()
+        child.wait()
+    assert tree.usage().cpu_s >= live.cpu_s  # reaped: still counted, never decreasing
