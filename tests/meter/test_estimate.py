@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from wattwise.meter import EstimateSettings, Meter
 from wattwise.meter.cpu_model import cpu_model_name, lookup_cpu_power
 from wattwise.meter.sources.estimate import EstimateSource
