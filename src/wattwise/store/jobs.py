@@ -36,7 +36,9 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from wattwise.errors import StoreError
+from wattwise.meter.types import Measurement
 from wattwise.store.db import Base
+from wattwise.store.models import DeviceRow, RunRow, SampleRow
 
 JOB_STATUSES = ("queued", "waiting", "running", "succeeded", "failed", "cancelled")
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -209,6 +211,25 @@ class TaskOutcome:
     detail: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class JobCompletion:
+    """A job's end: its final status and, when anything ran, its energy as a run.
+
+    ``measurement`` (a :class:`~wattwise.meter.types.Measurement`, co2e filled in) is
+    stored as a run of kind ``job`` so ``wattwise runs`` lists it.
+    """
+
+    job_id: int
+    status: str
+    measurement: Measurement | None = None
+    command: list[str] | None = None
+    host: str = ""
+    cpus: float | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    meta: dict[str, Any] | None = None
+
+
 class JobNotFoundError(StoreError):
     """No job has this id."""
 
@@ -377,6 +398,14 @@ class JobStore:
         """Jobs not yet dispatched, oldest first."""
         return self.list_jobs(status=list(statuses), limit=None, newest_first=False)
 
+    def pending_after(self, job_id: int) -> list[JobRecord]:
+        """Queued jobs with an id above ``job_id`` (new since the head last looked)."""
+        query = (
+            select(JobRow).where(JobRow.status == "queued", JobRow.id > job_id).order_by(JobRow.id)
+        )
+        with self._session() as session:
+            return [_job(r) for r in session.scalars(query).all()]
+
     def set_plans(self, plans: Sequence[tuple[int, float, list[str]]]) -> None:
         """Record (job_id, planned_start_s, node ids) for jobs still waiting to start."""
         if not plans:
@@ -401,21 +430,16 @@ class JobStore:
         started: dict[int, list[int]] = {}
         with self._session() as session:
             for job_id, job_tasks in by_job.items():
-                moved = session.execute(
-                    update(JobRow)
-                    .where(
-                        JobRow.id == job_id,
-                        JobRow.status.in_(("queued", "waiting", "running")),
-                        JobRow.cancel_requested.is_(False),
-                    )
-                    .values(
-                        status="running",
-                        attempts=JobRow.attempts + 1,
-                        started_s=func.coalesce(JobRow.started_s, now),
-                    )
-                )
-                if getattr(moved, "rowcount", 0) == 0:
+                job = session.get(JobRow, job_id)
+                if (
+                    job is None
+                    or job.cancel_requested
+                    or job.status not in ("queued", "waiting", "running")
+                ):
                     continue
+                job.status = "running"
+                job.attempts = max(job.attempts, *(t.attempt for t in job_tasks))
+                job.started_s = job.started_s if job.started_s is not None else now
                 rows = [
                     TaskRow(
                         job_id=job_id,
@@ -504,6 +528,71 @@ class JobStore:
                     error=error,
                 )
             )
+
+    def complete_jobs(self, completions: Sequence[JobCompletion]) -> dict[int, int | None]:
+        """Close jobs and store each one's energy as a run (one transaction for all).
+
+        Returns the run id per job (``None`` where nothing was measured).
+        """
+        now = time.time()
+        run_ids: dict[int, int | None] = {}
+        with self._session() as session:
+            for c in completions:
+                if c.status not in TERMINAL:
+                    raise StoreError(f"complete_jobs needs a final status, got {c.status!r}")
+                job = session.get(JobRow, c.job_id)
+                if job is None or job.status in TERMINAL:
+                    continue
+                run_id = None
+                m = c.measurement
+                if m is not None:
+                    run = RunRow(
+                        name=job.name,
+                        kind="job",
+                        command=c.command,
+                        status="completed" if c.status == "succeeded" else "failed",
+                        exit_code=c.exit_code,
+                        host=c.host,
+                        pid=0,
+                        started_s=m.start_s,
+                        ended_s=m.end_s,
+                        duration_s=m.duration_s,
+                        energy_j=m.energy_j,
+                        avg_power_w=m.avg_power_w,
+                        peak_power_w=m.peak_power_w,
+                        co2e_g=m.co2e_g,
+                        intensity_source=m.intensity_source,
+                        estimated=m.estimated,
+                        cpus=c.cpus,
+                        meta={"job_id": c.job_id, **(c.meta or {})},
+                        devices=[
+                            DeviceRow(
+                                name=d.name,
+                                kind=d.kind,
+                                source=d.source,
+                                estimated=d.estimated,
+                                in_total=d.in_total,
+                                energy_j=d.energy_j,
+                            )
+                            for d in m.devices
+                        ],
+                    )
+                    session.add(run)
+                    session.flush()
+                    run_id = run.id
+                    session.add_all(
+                        SampleRow(run_id=run.id, t_s=p.t_s, power_w=p.power_w) for p in m.timeline
+                    )
+                    job.energy_j, job.co2e_g, job.estimated = m.energy_j, m.co2e_g, m.estimated
+                job.status, job.ended_s, job.run_id = c.status, now, run_id
+                job.exit_code, job.error = c.exit_code, c.error
+                run_ids[c.job_id] = run_id
+        return run_ids
+
+    def note(self, job_id: int, message: str) -> None:
+        """Say why a job is still waiting (shown by ``wattwise job``)."""
+        with self._session() as session:
+            session.execute(update(JobRow).where(JobRow.id == job_id).values(error=message))
 
     def cancel_requested_running(self) -> list[int]:
         """Running jobs a client asked to cancel."""

@@ -1,0 +1,643 @@
+"""The head: the loop that turns the stored queue into Ray tasks and results.
+
+Each tick: refresh the node list (re-plan when nodes join or leave), collect finished
+tasks (energy, carbon, status to the store), stop jobs clients cancelled, take newly
+queued jobs from the store, ask the policy when and where each should start (never
+later than its latest safe start), and dispatch what is due: short jobs bound for the
+same node go out together as one Ray task (batch dispatch). A task lost with its node
+runs again on another node; interruptible jobs resume from their checkpoint folder.
+
+The queue is the store: a restarted head requeues the tasks its predecessor had
+running and re-plans the rest, so no submitted job is lost. Units: s (UTC epoch s).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wattwise.engine import ray_backend as rb
+from wattwise.engine.carbon import CarbonAccountant, ProviderFor
+from wattwise.engine.node_meter import JobEnergy
+from wattwise.engine.policy import AsapPolicy, NodeView, PendingJob, Placement, Policy
+from wattwise.engine.spec import JobSpec
+from wattwise.engine.worker import TaskItem, TaskResult
+from wattwise.meter.types import DeviceEnergy, Measurement, PowerSample
+from wattwise.store.jobs import (
+    TERMINAL,
+    JobCompletion,
+    JobRecord,
+    JobStore,
+    NewTask,
+    TaskOutcome,
+)
+
+log = logging.getLogger("wattwise.engine")
+
+
+@dataclass
+class EngineConfig:
+    """How the head runs. Units: s, cores."""
+
+    store_url: str | None = None
+    #: Ray address to join; ``None`` starts an embedded local Ray instance.
+    address: str | None = None
+    #: CPUs of the embedded instance (``None``: Ray counts them).
+    num_cpus: int | None = None
+    #: Labels of the embedded node (``wattwise.io/zone`` etc.).
+    labels: dict[str, str] | None = None
+    policy: Policy | None = None
+    meter: bool = True
+    meter_interval_s: float = 0.5
+    #: Builds each node's energy sources on that node (default: detect them).
+    meter_sources: rb.SourcesFactory | None = None
+    carbon: ProviderFor | None = None
+    #: Jobs expecting to run at most this long may share one Ray task. Units: s.
+    batch_runtime_s: float = 60.0
+    batch_max: int = 64
+    replan_interval_s: float = 300.0
+    node_refresh_s: float = 1.0
+    #: Full re-read of the queue (catches rows other databases commit out of id order).
+    sweep_s: float = 10.0
+    tick_s: float = 0.02
+    #: Job logs and checkpoints go under here (default: ``$WATTWISE_HOME``).
+    home: Path | None = None
+
+
+@dataclass
+class _Job:
+    """What the head tracks of a job it has taken from the queue."""
+
+    record: JobRecord
+    spec: JobSpec
+    attempt: int
+    todo: list[int]  # shard indices still to dispatch
+    placement: Placement | None = None
+    running: set[int] = field(default_factory=set)  # task ids in flight
+    done: set[int] = field(default_factory=set)  # shards that succeeded
+    energies: list[tuple[JobEnergy, float | None, str, str]] = field(default_factory=list)
+    nodes: set[str] = field(default_factory=set)
+    failed: str | None = None
+    exit_code: int | None = None
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    task_id: int
+    job_id: int
+    shard: int
+    node_id: str
+
+
+class Engine:
+    """Runs the queue in the store on a Ray cluster. One head per store at a time."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.store = JobStore(self.config.store_url)
+        self.policy: Policy = self.config.policy or AsapPolicy()
+        self.head_id = uuid.uuid4().hex[:16]
+        self.carbon = CarbonAccountant(self.config.carbon)
+        if self.config.home is not None:
+            self.home = self.config.home
+        else:
+            from wattwise.config import home
+
+            self.home = home()
+        self._jobs: dict[int, _Job] = {}
+        self._inflight: dict[Any, list[_InFlight]] = {}
+        self._nodes: dict[str, rb.NodeInfo] = {}
+        self._meters: dict[str, Any] = {}
+        self._max_seen_id = 0
+        self._replan = True
+        self._last_nodes = 0.0
+        self._last_plan = 0.0
+        self._last_sweep = 0.0
+        self._last_cancel_check = 0.0
+        self._started = False
+        self.recovered = 0
+
+    # -- life cycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect to Ray, requeue what a previous head left running, read the nodes."""
+        rb.connect(self.config.address, self.config.num_cpus, self.config.labels)
+        self.recovered = self.store.recover(self.head_id)
+        self._sync_nodes(force=True)
+        self._load_queue(full=True)
+        self._started = True
+
+    def shutdown(self) -> None:
+        """Stop the head. Running tasks are left to Ray; a next head requeues them."""
+        self._inflight.clear()
+        self._meters.clear()
+        self._started = False
+
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        until: Callable[[], bool] | None = None,
+        timeout_s: float | None = None,
+    ) -> bool:
+        """Tick until ``stop`` is set, ``until()`` holds, or ``timeout_s`` passes.
+
+        Returns whether ``until`` was met (``True`` when there is none).
+        """
+        if not self._started:
+            self.start()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            busy = self.tick()
+            if until is not None and until():
+                return True
+            if stop is not None and stop.is_set():
+                return until is None
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            if not busy:
+                self._wait(self.config.tick_s)
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep, but wake as soon as a task in flight finishes."""
+        if self._inflight:
+            ray = rb.import_ray()
+            ray.wait(list(self._inflight), num_returns=1, timeout=seconds)
+        else:
+            time.sleep(seconds)
+
+    # -- one tick ----------------------------------------------------------------
+
+    def tick(self) -> bool:
+        """One pass of the loop; returns whether anything happened."""
+        now = time.time()
+        busy = False
+        if now - self._last_nodes >= self.config.node_refresh_s:
+            self._sync_nodes()
+        busy |= self._harvest()
+        if now - self._last_cancel_check >= 0.25:
+            self._last_cancel_check = now
+            busy |= self._cancel_requested()
+        full = now - self._last_sweep >= self.config.sweep_s
+        busy |= self._load_queue(full=full)
+        if self._replan or now - self._last_plan >= self.config.replan_interval_s:
+            self._plan([j for j in self._jobs.values() if j.todo and not j.running])
+            self._replan = False
+            self._last_plan = now
+        busy |= self._dispatch(now)
+        return busy
+
+    def replan(self) -> None:
+        """Re-plan every job not yet started (e.g. forecasts changed)."""
+        self._replan = True
+
+    # -- nodes -------------------------------------------------------------------
+
+    def _sync_nodes(self, force: bool = False) -> None:
+        self._last_nodes = time.time()
+        nodes = {n.node_id: n for n in rb.list_nodes() if n.alive}
+        if not force and nodes.keys() == self._nodes.keys():
+            return
+        gone = self._nodes.keys() - nodes.keys()
+        joined = nodes.keys() - self._nodes.keys()
+        self._nodes = nodes
+        for node_id in gone:
+            self._meters.pop(node_id, None)
+            self._lose_node(node_id)
+        if self.config.meter:
+            for node_id in joined:
+                self._meters[node_id] = rb.start_meter(
+                    node_id, self.config.meter_sources, self.config.meter_interval_s
+                )
+        from wattwise.store.jobs import NodeRecord
+
+        now = time.time()
+        self.store.upsert_nodes(
+            [
+                NodeRecord(n.node_id, n.name, n.node_type, n.zone, n.cpus, n.gpus, True, now)
+                for n in nodes.values()
+            ]
+            + [NodeRecord(i, i[:12], None, None, 0.0, 0.0, False, now) for i in gone]
+        )
+        if gone or joined:
+            log.info("nodes: %d live (+%d, -%d)", len(nodes), len(joined), len(gone))
+        self._replan = True
+
+    def _lose_node(self, node_id: str) -> None:
+        """Tasks on a node that left are lost: requeue them elsewhere."""
+        for ref, tasks in list(self._inflight.items()):
+            if tasks and tasks[0].node_id == node_id:
+                del self._inflight[ref]
+                self._lost(tasks, f"node {node_id[:12]} died", node_id)
+
+    def node_views(self) -> list[NodeView]:
+        used_cpu: dict[str, float] = {}
+        used_gpu: dict[str, float] = {}
+        for tasks in self._inflight.values():
+            for t in tasks:
+                job = self._jobs.get(t.job_id)
+                if job is not None:
+                    used_cpu[t.node_id] = used_cpu.get(t.node_id, 0.0) + job.spec.cpus
+                    used_gpu[t.node_id] = used_gpu.get(t.node_id, 0.0) + job.spec.gpus
+        return [
+            NodeView(
+                node_id=n.node_id,
+                name=n.name,
+                cpus=n.cpus,
+                gpus=n.gpus,
+                free_cpus=n.cpus - used_cpu.get(n.node_id, 0.0),
+                free_gpus=n.gpus - used_gpu.get(n.node_id, 0.0),
+                node_type=n.node_type,
+                zone=n.zone,
+            )
+            for n in self._nodes.values()
+        ]
+
+    # -- queue and plan ----------------------------------------------------------
+
+    def _load_queue(self, full: bool) -> bool:
+        if full:
+            self._last_sweep = time.time()
+            records = self.store.pending()
+            live = {r.id for r in records}
+            # Jobs a client cancelled before they started leave the head's plan.
+            for job_id in [i for i, j in self._jobs.items() if not j.running and i not in live]:
+                if self.store.get_job(job_id).status in TERMINAL:
+                    del self._jobs[job_id]
+        else:
+            records = self.store.pending_after(self._max_seen_id)
+        new = [r for r in records if r.id not in self._jobs]
+        for r in new:
+            spec = JobSpec.from_dict(r.spec)
+            done = set()
+            if r.attempts > 0:  # resumed after a head restart: keep shards that succeeded
+                done = {t.shard for t in self.store.tasks(r.id) if t.status == "succeeded"}
+            todo = [i for i in range(spec.n_tasks) if i not in done]
+            self._jobs[r.id] = _Job(r, spec, r.attempts + 1, todo, done=done)
+            self._max_seen_id = max(self._max_seen_id, r.id)
+        if new:
+            self._plan([self._jobs[r.id] for r in new])
+        return bool(new)
+
+    def _pending_view(self, job: _Job) -> PendingJob:
+        r = job.record
+        return PendingJob(
+            job_id=r.id,
+            cpus=job.spec.cpus,
+            gpus=job.spec.gpus,
+            n_tasks=len(job.todo),
+            submitted_s=r.submitted_s,
+            latest_start_s=r.latest_start_s,
+            runtime_s=job.spec.runtime_s,
+            node_type=job.spec.node_type,
+            zone=job.spec.zone,
+            excluded_nodes=tuple(r.excluded_nodes),
+            priority=job.spec.priority,
+        )
+
+    def _plan(self, jobs: Sequence[_Job]) -> None:
+        if not jobs:
+            return
+        now = time.time()
+        placements = self.policy.plan([self._pending_view(j) for j in jobs], self.node_views(), now)
+        by_id = {p.job_id: p for p in placements}
+        waiting: list[tuple[int, float, list[str]]] = []
+        for job in jobs:
+            p = by_id.get(job.record.id) or Placement(job.record.id, now, (), "policy gave no plan")
+            # The one rule no policy may break: start by the latest safe start.
+            start = min(p.start_s, max(now, job.record.latest_start_s))
+            job.placement = dataclasses.replace(p, start_s=start)
+            if not p.node_ids:
+                self.store.note(job.record.id, p.reason or "no node can take this job")
+            elif start > now + self.config.tick_s:
+                waiting.append((job.record.id, start, list(p.node_ids)))
+        self.store.set_plans(waiting)
+
+    # -- dispatch ----------------------------------------------------------------
+
+    def _dispatch(self, now: float) -> bool:
+        due = [
+            j
+            for j in self._jobs.values()
+            if j.todo
+            and not j.cancelled
+            and j.placement is not None
+            and j.placement.node_ids
+            and j.placement.start_s <= now
+        ]
+        if not due:
+            return False
+        due.sort(key=lambda j: (-j.spec.priority, j.record.latest_start_s, j.record.id))
+        free = {v.node_id: [v.free_cpus, v.free_gpus] for v in self.node_views()}
+        chosen: list[tuple[_Job, int, str]] = []
+        for job in due:
+            assert job.placement is not None
+            nodes = [n for n in job.placement.node_ids if n in free]
+            if not nodes:
+                self._replan = True  # its nodes left; plan it again
+                continue
+            k = 0
+            for shard in list(job.todo):
+                for _ in range(len(nodes)):
+                    node = nodes[k % len(nodes)]
+                    k += 1
+                    cap = free[node]
+                    if cap[0] >= job.spec.cpus - 1e-9 and cap[1] >= job.spec.gpus:
+                        cap[0] -= job.spec.cpus
+                        cap[1] -= job.spec.gpus
+                        chosen.append((job, shard, node))
+                        job.todo.remove(shard)
+                        break
+        if not chosen:
+            return False
+        started = self.store.start_tasks(
+            [
+                NewTask(job.record.id, shard, job.attempt, node, self._nodes[node].name)
+                for job, shard, node in chosen
+            ],
+            self.head_id,
+        )
+        batches: dict[tuple[str, bool], list[tuple[_Job, int, int]]] = {}
+        ids_left = {job_id: list(ids) for job_id, ids in started.items()}
+        for job, shard, node in chosen:
+            ids = ids_left.get(job.record.id)
+            if not ids:  # cancelled by a client meanwhile
+                self._jobs.pop(job.record.id, None)
+                continue
+            task_id = ids.pop(0)
+            short = (
+                job.spec.runtime_s is not None
+                and job.spec.runtime_s <= self.config.batch_runtime_s
+                and job.spec.gpus == 0
+            )
+            key = (node, short)
+            if not short:
+                key = (f"{node}/{task_id}", False)
+            batches.setdefault(key, []).append((job, shard, task_id))
+        for (node_key, _), members in batches.items():
+            node = node_key.split("/")[0]
+            for i in range(0, len(members), self.config.batch_max):
+                self._submit(node, members[i : i + self.config.batch_max])
+        return True
+
+    def _item(self, job: _Job, shard: int, task_id: int) -> TaskItem:
+        spec, job_id = job.spec, job.record.id
+        shard_value = spec.shards[shard] if spec.shards else None
+        env = {
+            **spec.env,
+            "WATTWISE_JOB_ID": str(job_id),
+            "WATTWISE_ATTEMPT": str(job.attempt),
+        }
+        if shard_value is not None:
+            env["WATTWISE_SHARD"] = shard_value
+            env["WATTWISE_SHARD_INDEX"] = str(shard)
+        checkpoint = None
+        if spec.interruptible or spec.checkpoint_dir:
+            base = spec.checkpoint_dir or str(self.home / "checkpoints" / f"job-{job_id}")
+            checkpoint = base if shard_value is None else f"{base}/shard-{shard}"
+            env["WATTWISE_CHECKPOINT_DIR"] = checkpoint
+            env["WATTWISE_RESUME"] = "1" if spec.interruptible and job.attempt > 1 else "0"
+        suffix = f"-shard{shard}" if shard_value is not None else ""
+        return TaskItem(
+            task_id=task_id,
+            job_id=job_id,
+            key=f"{job_id}/{shard}/{job.attempt}/{task_id}",
+            argv=tuple(spec.argv(shard_value)),
+            env=env,
+            cwd=spec.cwd,
+            log_path=str(self.home / "logs" / f"job-{job_id}{suffix}-try{job.attempt}.log"),
+            checkpoint_dir=checkpoint,
+            grace_s=spec.grace_s,
+        )
+
+    def _submit(self, node: str, members: list[tuple[_Job, int, int]]) -> None:
+        items = [self._item(job, shard, task_id) for job, shard, task_id in members]
+        cpus = sum(job.spec.cpus for job, _, _ in members)
+        gpus = sum(job.spec.gpus for job, _, _ in members)
+        ref = rb.submit_batch(items, node, cpus, gpus, self._meters.get(node))
+        self._inflight[ref] = [
+            _InFlight(task_id, job.record.id, shard, node) for job, shard, task_id in members
+        ]
+        for job, _, task_id in members:
+            job.running.add(task_id)
+            job.nodes.add(node)
+
+    # -- results -----------------------------------------------------------------
+
+    def _harvest(self) -> bool:
+        if not self._inflight:
+            return False
+        ray = rb.import_ray()
+        ready, _ = ray.wait(list(self._inflight), num_returns=len(self._inflight), timeout=0)
+        if not ready:
+            return False
+        outcomes: list[TaskOutcome] = []
+        for ref in ready:
+            tasks = self._inflight.pop(ref, None)
+            if tasks is None:
+                continue
+            try:
+                results: list[TaskResult] = ray.get(ref)
+            except ray.exceptions.TaskCancelledError:
+                outcomes += [TaskOutcome(t.task_id, "cancelled", error="cancelled") for t in tasks]
+                for t in tasks:
+                    self._task_ended(t.job_id, t.task_id)
+                continue
+            except ray.exceptions.RayError as err:
+                node = tasks[0].node_id
+                dead = node not in self._nodes or not self._node_alive(node)
+                self._lost(tasks, _one_line(err), node if dead else None)
+                continue
+            for res in results:
+                outcomes.append(self._result(res))
+        self.store.finish_tasks(outcomes)
+        self._complete_finished()
+        return True
+
+    def _node_alive(self, node_id: str) -> bool:
+        return any(n.node_id == node_id and n.alive for n in rb.list_nodes())
+
+    def _result(self, res: TaskResult) -> TaskOutcome:
+        job = self._jobs.get(res.job_id)
+        node = self._nodes.get(res.node_id)
+        zone = node.zone if node is not None else None
+        co2e, source = (None, "")
+        if res.energy is not None:
+            co2e, source = self.carbon.co2e(res.energy, zone)
+        if res.cancelled:
+            status = "cancelled"
+        elif res.exit_code == 0 and res.error is None:
+            status = "succeeded"
+        else:
+            status = "failed"
+        if job is not None:
+            job.running.discard(res.task_id)
+            if res.energy is not None:
+                job.energies.append((res.energy, co2e, source, node.name if node else res.node_id))
+            shard = int(res.key.split("/")[1])
+            if status == "succeeded":
+                job.done.add(shard)
+            elif status == "cancelled":
+                job.cancelled = True
+            elif job.failed is None:
+                job.failed = res.error or f"exited with status {res.exit_code}"
+                job.exit_code = res.exit_code
+        return TaskOutcome(
+            task_id=res.task_id,
+            status=status,
+            started_s=res.started_s,
+            ended_s=res.ended_s,
+            exit_code=res.exit_code,
+            energy_j=res.energy.energy_j if res.energy is not None else None,
+            co2e_g=co2e,
+            error=res.error,
+            detail={
+                "cpu_s": res.cpu_s,
+                "log": res.log_path,
+                "intensity_source": source,
+                "estimated": res.energy.estimated if res.energy is not None else None,
+            },
+        )
+
+    def _task_ended(self, job_id: int, task_id: int) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.running.discard(task_id)
+            job.cancelled = True
+
+    def _lost(self, tasks: Sequence[_InFlight], why: str, dead_node: str | None) -> None:
+        """Tasks that vanished with their node or worker: run them again elsewhere."""
+        self.store.finish_tasks([TaskOutcome(t.task_id, "lost", error=why) for t in tasks])
+        for t in tasks:
+            job = self._jobs.get(t.job_id)
+            if job is None:
+                continue
+            job.running.discard(t.task_id)
+            if job.attempt >= job.spec.max_attempts:
+                job.failed = job.failed or f"lost {job.attempt} times (last: {why})"
+                continue
+            if t.shard not in job.todo:
+                job.todo.append(t.shard)
+            if not job.running:
+                job.attempt += 1
+                if self.store.requeue(t.job_id, exclude_node=dead_node, error=why):
+                    excluded = [*job.record.excluded_nodes]
+                    if dead_node and dead_node not in excluded:
+                        excluded.append(dead_node)
+                    job.record = dataclasses.replace(job.record, excluded_nodes=excluded)
+                else:
+                    job.cancelled = True
+        log.warning("%d task(s) lost: %s", len(tasks), why)
+        self._replan = True
+        self._complete_finished()
+
+    def _cancel_requested(self) -> bool:
+        ids = self.store.cancel_requested_running()
+        if not ids:
+            return False
+        ray = rb.import_ray()
+        wanted = set(ids)
+        for job_id in ids:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job.cancelled = True
+                job.todo.clear()
+        for ref, tasks in self._inflight.items():
+            if {t.job_id for t in tasks} <= wanted and any(t.job_id in wanted for t in tasks):
+                ray.cancel(ref)  # a batch shared with other jobs runs out (short by rule)
+        self._complete_finished()
+        # Jobs this head does not run (a previous head's) are closed here.
+        orphans = [i for i in ids if i not in self._jobs]
+        self.store.complete_jobs(
+            [JobCompletion(i, "cancelled", error="cancelled") for i in orphans]
+        )
+        return True
+
+    def _complete_finished(self) -> None:
+        completions: list[JobCompletion] = []
+        for job_id, job in list(self._jobs.items()):
+            if job.running:
+                continue
+            if job.cancelled:
+                status, error = "cancelled", "cancelled"
+            elif job.failed is not None:
+                status, error = "failed", job.failed
+            elif len(job.done) >= job.spec.n_tasks:
+                status, error = "succeeded", None
+            else:
+                continue
+            completions.append(
+                JobCompletion(
+                    job_id=job_id,
+                    status=status,
+                    measurement=_job_measurement(job),
+                    command=job.spec.argv()
+                    if not job.spec.shards
+                    else job.spec.argv(job.spec.shards[0]),
+                    host=",".join(sorted({e[3] for e in job.energies})),
+                    cpus=job.spec.cpus,
+                    exit_code=job.exit_code if status == "failed" else 0,
+                    error=error,
+                    meta={"attempts": job.attempt, "tasks": job.spec.n_tasks},
+                )
+            )
+            del self._jobs[job_id]
+        if completions:
+            self.store.complete_jobs(completions)
+
+    # -- figures -----------------------------------------------------------------
+
+    def node_totals(self) -> dict[str, Any]:
+        """Each live node's metered totals (``NodeTotals``), by node id."""
+        ray = rb.import_ray()
+        return {node: ray.get(actor.totals.remote()) for node, actor in self._meters.items()}
+
+    def meter_cpu_s(self) -> float:
+        """CPU time the node meters used. Units: s."""
+        ray = rb.import_ray()
+        return float(sum(ray.get([a.cpu_s.remote() for a in self._meters.values()])))
+
+    @property
+    def idle(self) -> bool:
+        """No job in flight or waiting in this head."""
+        return not self._inflight and not self._jobs
+
+
+def _job_measurement(job: _Job) -> Measurement | None:
+    """All of a job's task energies as one measurement, carbon summed."""
+    if not job.energies:
+        return None
+    devices: dict[str, DeviceEnergy] = {}
+    timeline: list[PowerSample] = []
+    co2e: float | None = 0.0
+    sources: set[str] = set()
+    for energy, c, source, _ in job.energies:
+        for d in energy.devices:
+            prev = devices.get(d.name)
+            total = d.energy_j + (prev.energy_j if prev is not None else 0.0)
+            devices[d.name] = dataclasses.replace(d, energy_j=total)
+        timeline += energy.timeline
+        co2e = None if c is None or co2e is None else co2e + c
+        if source:
+            sources.add(source)
+    return Measurement(
+        name=job.record.name,
+        start_s=min(e.start_s for e, *_ in job.energies),
+        end_s=max(e.end_s for e, *_ in job.energies),
+        devices=tuple(devices.values()),
+        timeline=tuple(sorted(timeline, key=lambda s: s.t_s)),
+        co2e_g=co2e,
+        intensity_source="; ".join(sorted(sources)) or None,
+    )
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]

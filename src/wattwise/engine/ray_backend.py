@@ -1,0 +1,177 @@
+"""The Ray edge: connect, list nodes with their wattwise labels, one meter actor per
+node, and the task that runs a batch of job tasks on a chosen node.
+
+Node labels (``ray start --labels``, ``ray.init(labels=...)``): ``wattwise.io/zone``
+(grid zone for carbon), ``wattwise.io/node-type`` (what jobs may ask for) and
+``wattwise.io/name`` (a readable name). Placement is hard node affinity.
+"""
+
+from __future__ import annotations
+
+import resource
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wattwise.engine.node_meter import JobEnergy, NodeMeter, NodeTotals
+from wattwise.engine.worker import TaskItem, TaskResult, run_items
+from wattwise.errors import EngineError, HardwareUnavailableError
+from wattwise.meter.sources.base import EnergySource
+
+LABEL_ZONE = "wattwise.io/zone"
+LABEL_TYPE = "wattwise.io/node-type"
+LABEL_NAME = "wattwise.io/name"
+
+SourcesFactory = Callable[[], Sequence[EnergySource]]
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise HardwareUnavailableError(
+            "Ray is not installed", hint="pip install 'wattwise[engine]'"
+        ) from None
+    return ray
+
+
+def connect(
+    address: str | None, num_cpus: int | None = None, labels: dict[str, str] | None = None
+) -> None:
+    """Join the Ray cluster at ``address``, or start an embedded local one."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address is None:
+        kwargs.update(num_cpus=num_cpus, labels=labels or None)
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise EngineError(
+            f"cannot connect to the Ray cluster at {address}: {first}",
+            hint="start it with `ray start --head`, or leave out --address for a local one",
+        ) from None
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A Ray node as the engine sees it. Units: cores, GPUs."""
+
+    node_id: str
+    name: str
+    alive: bool
+    cpus: float
+    gpus: float
+    zone: str | None
+    node_type: str | None
+
+
+def list_nodes() -> list[NodeInfo]:
+    ray = import_ray()
+    out = []
+    for n in ray.nodes():
+        labels = n.get("Labels") or {}
+        res = n.get("Resources") or {}
+        node_id = n["NodeID"]
+        out.append(
+            NodeInfo(
+                node_id=node_id,
+                name=labels.get(LABEL_NAME) or f"{n.get('NodeManagerAddress', '?')}/{node_id[:8]}",
+                alive=bool(n.get("Alive")),
+                cpus=float(res.get("CPU", 0.0)),
+                gpus=float(res.get("GPU", 0.0)),
+                zone=labels.get(LABEL_ZONE),
+                node_type=labels.get(LABEL_TYPE),
+            )
+        )
+    return out
+
+
+class NodeMeterActor:
+    """Ray actor (one per node, 0 CPUs) holding that node's :class:`NodeMeter`."""
+
+    def __init__(self, sources: SourcesFactory | None, interval_s: float) -> None:
+        self.meter = NodeMeter(None if sources is None else sources(), interval_s=interval_s)
+
+    def register_many(self, jobs: Sequence[tuple[str, int]]) -> None:
+        self.meter.register_many(jobs)
+
+    def finish_many(self, jobs: Sequence[tuple[str, float | None]]) -> list[JobEnergy]:
+        return self.meter.finish_many(jobs)
+
+    def totals(self) -> NodeTotals:
+        return self.meter.totals()
+
+    def cpu_s(self) -> float:
+        """CPU time this meter process has used. Units: s."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+
+class _ActorLink:
+    """The worker's view of its node's meter actor (calls arrive in order)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def register_many(self, jobs: Sequence[tuple[str, int]]) -> None:
+        self.handle.register_many.remote(list(jobs))
+
+    def finish_many(self, jobs: Sequence[tuple[str, float | None]]) -> list[JobEnergy]:
+        ray = import_ray()
+        try:
+            result: list[JobEnergy] = ray.get(self.handle.finish_many.remote(list(jobs)))
+        except ray.exceptions.RayError:
+            return []  # the meter died with its node; the head reports no energy
+        return result
+
+
+def _run_batch(items: list[TaskItem], meter: Any) -> list[TaskResult]:
+    ray = import_ray()
+    node_id = ray.get_runtime_context().get_node_id()
+    return run_items(items, _ActorLink(meter) if meter is not None else None, node_id)
+
+
+_REMOTE: dict[str, Any] = {}
+
+
+def meter_actor_class() -> Any:
+    if "meter" not in _REMOTE:
+        ray = import_ray()
+        _REMOTE["meter"] = ray.remote(num_cpus=0, max_restarts=0)(NodeMeterActor)
+    return _REMOTE["meter"]
+
+
+def batch_task() -> Any:
+    if "batch" not in _REMOTE:
+        ray = import_ray()
+        _REMOTE["batch"] = ray.remote(max_retries=0)(_run_batch)
+    return _REMOTE["batch"]
+
+
+def start_meter(node_id: str, sources: SourcesFactory | None, interval_s: float) -> Any:
+    import_ray()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return (
+        meter_actor_class()
+        .options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False))
+        .remote(sources, interval_s)
+    )
+
+
+def submit_batch(items: list[TaskItem], node_id: str, cpus: float, gpus: int, meter: Any) -> Any:
+    """Run ``items`` together on node ``node_id``; returns the ObjectRef of their results."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return (
+        batch_task()
+        .options(
+            num_cpus=cpus,
+            num_gpus=gpus,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+        )
+        .remote(items, meter)
+    )

@@ -1,0 +1,226 @@
+"""What runs on a node: launch a batch of job tasks as processes, have the node meter
+charge each its share, and report how each ended.
+
+Plain Python (no Ray here) so it is testable on its own; ``ray_backend`` wraps it in a
+Ray task. Each task is its own process group (so cancel reaches its children) and
+dies with the worker if the node goes down (``PR_SET_PDEATHSIG``). Exact CPU time
+comes from ``wait4``. Units: s (times UTC epoch seconds), J.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from wattwise.engine.node_meter import JobEnergy
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class TaskItem:
+    """One task to run: argv, environment and where its output goes."""
+
+    task_id: int
+    job_id: int
+    key: str
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    log_path: str | None = None
+    checkpoint_dir: str | None = None
+    grace_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """How one task ended on its node. ``exit_code`` < 0: killed by that signal."""
+
+    task_id: int
+    job_id: int
+    key: str
+    node_id: str
+    started_s: float
+    ended_s: float
+    exit_code: int | None
+    cpu_s: float
+    energy: JobEnergy | None
+    error: str | None = None
+    log_path: str | None = None
+    cancelled: bool = False
+
+
+class MeterLink(Protocol):
+    """What the worker needs from its node's meter (local object or actor proxy)."""
+
+    def register_many(self, jobs: Sequence[tuple[str, int]]) -> None: ...
+
+    def finish_many(self, jobs: Sequence[tuple[str, float | None]]) -> list[JobEnergy]: ...
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: if the Ray worker dies (node killed),
+    # the kernel kills the job too instead of leaving it orphaned.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+@dataclass
+class _Running:
+    item: TaskItem
+    proc: subprocess.Popen[bytes] | None
+    started_s: float
+    error: str | None = None
+    exit_code: int | None = None
+    cpu_s: float = 0.0
+    ended_s: float = 0.0
+    done: bool = False
+
+
+def _launch(item: TaskItem) -> _Running:
+    started = time.time()
+    env = {**os.environ, **item.env}
+    if item.checkpoint_dir:
+        Path(item.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    out: int | object = subprocess.DEVNULL
+    log = None
+    try:
+        if item.log_path:
+            Path(item.log_path).parent.mkdir(parents=True, exist_ok=True)
+            log = open(item.log_path, "wb")  # noqa: SIM115 - closed right after the fork
+            out = log
+        proc = subprocess.Popen(
+            list(item.argv),
+            env=env,
+            cwd=item.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,  # type: ignore[arg-type]
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+    except OSError as err:
+        reason = err.strerror or str(err)
+        return _Running(item, None, started, error=f"cannot start {item.argv[0]!r}: {reason}")
+    finally:
+        if log is not None:
+            log.close()
+    return _Running(item, proc, started)
+
+
+def _reap(run: _Running, block: bool) -> bool:
+    """Collect the exit status and exact CPU time once the process has exited."""
+    if run.done:
+        return True
+    if run.proc is None:
+        run.done, run.ended_s = True, time.time()
+        return True
+    pid, status, usage = os.wait4(run.proc.pid, 0 if block else os.WNOHANG)
+    if pid == 0:
+        return False
+    run.exit_code = os.waitstatus_to_exitcode(status)
+    run.proc.returncode = run.exit_code  # Popen must not wait for it again
+    run.cpu_s = usage.ru_utime + usage.ru_stime
+    run.ended_s = time.time()
+    run.done = True
+    return True
+
+
+def _stop(runs: Sequence[_Running], grace_s: float) -> None:
+    """SIGTERM every process group (a job may checkpoint), then SIGKILL after the grace."""
+    live = [r for r in runs if not r.done and r.proc is not None]
+    for r in live:
+        assert r.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(r.proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and not all(_reap(r, False) for r in live):
+        time.sleep(0.05)
+    for r in live:
+        if not r.done:
+            assert r.proc is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(r.proc.pid, signal.SIGKILL)
+            _reap(r, True)
+
+
+def _tail(path: str | None, limit: int = 300) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - limit))
+            lines = fh.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def run_items(items: Sequence[TaskItem], meter: MeterLink | None, node_id: str) -> list[TaskResult]:
+    """Run ``items`` at once on this node; return one result per item when all ended.
+
+    A ``KeyboardInterrupt`` (Ray's cancel) stops every task (SIGTERM, grace, SIGKILL)
+    and returns them as cancelled, with the energy they used.
+    """
+    runs = [_launch(item) for item in items]
+    metered = [r for r in runs if r.proc is not None]
+    if meter is not None and metered:
+        meter.register_many([(r.item.key, r.proc.pid) for r in metered if r.proc is not None])
+    cancelled = False
+    energies: dict[str, JobEnergy] = {}
+    pending = list(metered)
+    pause = 0.001
+    try:
+        while pending:
+            ended = [r for r in pending if _reap(r, False)]
+            if ended:
+                pending = [r for r in pending if not r.done]
+                if meter is not None:
+                    for e in meter.finish_many([(r.item.key, r.cpu_s) for r in ended]):
+                        energies[e.key] = e
+                pause = 0.001
+            else:
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+    except KeyboardInterrupt:
+        cancelled = True
+        _stop(pending, max((r.item.grace_s for r in pending), default=0.0))
+        if meter is not None:
+            for e in meter.finish_many([(r.item.key, r.cpu_s) for r in pending]):
+                energies[e.key] = e
+    results = []
+    for r in runs:
+        error = r.error
+        if error is None and r.exit_code not in (0, None) and not cancelled:
+            last = _tail(r.item.log_path)
+            error = f"exited with status {r.exit_code}" + (f": {last}" if last else "")
+        results.append(
+            TaskResult(
+                task_id=r.item.task_id,
+                job_id=r.item.job_id,
+                key=r.item.key,
+                node_id=node_id,
+                started_s=r.started_s,
+                ended_s=r.ended_s or time.time(),
+                exit_code=r.exit_code,
+                cpu_s=r.cpu_s,
+                energy=energies.get(r.item.key),
+                error=error,
+                log_path=r.item.log_path,
+                cancelled=cancelled,
+            )
+        )
+    return results
