@@ -16,10 +16,15 @@ six lagged summaries of the past:
 
 plus an intercept. It is refit every day on the last 8 weeks of issue times whose
 targets are already known, with errors weighted by 1/actual so it minimises a
-relative (MAPE-like) error. Refits use running Gram sums, so a full year (8,760 h) at
-a 48 h horizon takes well under a second. Before two weeks of history it falls back
-to seasonal-naive (and to persistence within the first day). ``bench/grid.py``
-measures it against seasonal-naive and persistence on the six shared grids.
+relative (MAPE-like) error. Its output is then blended with seasonal-naive, per lead,
+with the weight (0, 1/4, ... 1) whose forecasts had the lowest absolute percentage
+error over the last 4 weeks of issues already scored: least squares is not MAPE, and
+where the regression's gain is thin (a flat grid, lead 24 h) the blend falls back
+toward seasonal-naive. Refits use running Gram sums and the blend running error
+sums, so a full year (8,760 h) at a 48 h horizon takes well under a second. Before
+two weeks of history it is seasonal-naive (persistence within the first day).
+``bench/grid.py`` measures it against seasonal-naive and persistence on the six
+shared grids.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ _WINDOW_H = 56 * DAY_H  # training window: issue times of the last 8 weeks
 _WARMUP_H = 15 * DAY_H  # before this much history, use seasonal-naive
 _RIDGE = 1e-5  # ridge penalty on the scaled weights; keeps early, collinear fits stable
 _MIN_ROWS = 48
+_BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # model share; 0 = seasonal-naive
+_BLEND_WINDOW_H = 28 * DAY_H  # errors of the last 4 weeks choose the blend
 
 
 def _check(values: npt.ArrayLike, horizon: int) -> FloatArray:
@@ -163,7 +170,39 @@ def walk_forward_forecasts(values: npt.ArrayLike, horizon: int) -> FloatArray:
             beta = np.linalg.solve(a + penalty, b)
             e = min(n, s + _REFIT_H)
             out[s:e, h] = x[s:e] @ beta * scale
-    return out
+    return _blend_with_naive(v, out, seasonal_naive_forecasts(v, horizon))
+
+
+def _blend_with_naive(v: FloatArray, model: FloatArray, naive: FloatArray) -> FloatArray:
+    """Per issue and lead, mix the model with seasonal-naive by their recent past errors.
+
+    For each candidate weight w in ``_BLEND_WEIGHTS`` the forecast ``w·model +
+    (1-w)·naive`` is scored by its summed absolute percentage error over the last
+    ``_BLEND_WINDOW_H`` issues whose targets are already known; the best w is used.
+    Ties go to seasonal-naive. Known-at-issue only: for lead h (0-based) at issue i
+    the scored issues j satisfy j + h < i.
+    """
+    n, horizon = model.shape
+    i = np.arange(n, dtype=np.int64)[:, None]
+    h = np.arange(horizon, dtype=np.int64)[None, :]
+    t = i + h
+    actual = np.where(t < n, v[np.clip(t, 0, n - 1)], np.nan)
+    weights = np.asarray(_BLEND_WEIGHTS)
+    blends = weights[:, None, None] * model[None] + (1.0 - weights[:, None, None]) * naive[None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.abs(blends - actual[None]) / actual[None]
+    err = np.where(np.isfinite(err), err, 0.0)
+    csum = np.concatenate([np.zeros((weights.size, 1, horizon)), np.cumsum(err, axis=1)], axis=1)
+    hi = np.clip(i - h, 0, n)  # issues j < i - h have known targets at issue i
+    lo = np.clip(hi - _BLEND_WINDOW_H, 0, n)
+    shape = (weights.size, n, horizon)
+    score = np.take_along_axis(csum, np.broadcast_to(hi, shape), axis=1) - np.take_along_axis(
+        csum, np.broadcast_to(lo, shape), axis=1
+    )
+    best = weights[np.argmin(score, axis=0)]
+    mixed = best * model + (1.0 - best) * naive
+    # Until a week of scored issues exists, keep the model (seasonal-naive in warm-up).
+    return np.asarray(np.where(hi - lo >= WEEK_H, mixed, model), dtype=np.float64)
 
 
 def mape_percent(forecasts: npt.ArrayLike, values: npt.ArrayLike, *, first_issue: int = 0) -> float:
