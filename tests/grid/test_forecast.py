@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -89,3 +92,45 @@ def test_mape_needs_something_to_score() -> None:
     with pytest.raises(ConfigError):
         mape_percent(np.full((2, 1), np.nan), np.array([1.0, 2.0]))
     assert mape_percent(np.array([[np.nan], [1.0], [3.0]]), np.array([1.0, 2.0, 2.0])) == 50.0
+
+
+def test_forecast_series_from_a_trace_matches_the_walk_forward_row() -> None:
+    from wattwise.grid import forecast_series, resolve_provider
+
+    path = carbon_file("ES_2022")
+    values = load_intensity(path).values
+    provider = resolve_provider(carbon_file=path)
+    start = load_intensity(path).start_s
+    series, method = forecast_series(provider, start + 3600.0 * 500, 12)
+    assert "walk-forward" in method
+    np.testing.assert_allclose(series.values, walk_forward_forecasts(values, 12)[500])
+    assert series.start_s == start + 3600.0 * 500 and len(series) == 12
+
+
+def test_forecast_series_with_replay_and_other_providers() -> None:
+    from wattwise.errors import CoverageError
+    from wattwise.grid import forecast_series, resolve_provider, static_intensity
+
+    path = carbon_file("GB_2023")
+    trace = load_intensity(path)
+    at_2023 = datetime.fromtimestamp(trace.start_s + 3600.0 * 2000, tz=UTC)
+    issue_2026 = at_2023.replace(year=2026).timestamp()  # same month, day and hour
+    with pytest.raises(CoverageError, match="replay"):
+        forecast_series(resolve_provider(carbon_file=path), issue_2026, 6)
+    replayed, _ = forecast_series(resolve_provider(carbon_file=path, replay=True), issue_2026, 6)
+    np.testing.assert_allclose(replayed.values, walk_forward_forecasts(trace.values, 6)[2000])
+    assert replayed.start_s == issue_2026
+    static, how = forecast_series(resolve_provider(zone="SE"), issue_2026, 6)
+    assert how == "provider" and static.values[0] == static_intensity("SE").g_per_kwh
+    with pytest.raises(ConfigError):
+        forecast_series(resolve_provider(zone="SE"), issue_2026, 0)
+
+
+def test_forecast_series_needs_hourly_data(tmp_path: Path) -> None:
+    from wattwise.grid import forecast_series, resolve_provider
+
+    rows = "\n".join(f"{1700000000 + 900 * k},{100 + k}" for k in range(200))
+    f = tmp_path / "q.csv"
+    f.write_text("time,value\n" + rows + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="hourly"):
+        forecast_series(resolve_provider(carbon_file=f), 1700000000 + 900 * 100, 4)

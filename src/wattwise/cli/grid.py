@@ -294,58 +294,44 @@ def history_command(
 def forecast_command(
     zone: ZoneOpt = None,
     carbon: CarbonOpt = None,
+    replay: ReplayOpt = False,
     emission: EmissionOpt = "lca",
     at: Annotated[str | None, typer.Option("--at", help="issue time (default: now)")] = None,
     horizon: Annotated[int, typer.Option("--horizon", help="hours ahead")] = 24,
     as_json: JsonOpt = False,
     plot: PlotOpt = None,
 ) -> None:
-    import numpy as np
 
     from wattwise.grid import (
         TraceProvider,
+        forecast_series,
         mape_percent,
         seasonal_naive_forecasts,
-        walk_forward_forecasts,
     )
     from wattwise.units import TimeSeries
 
     if horizon < 1 or horizon > 24 * 14:
         raise ConfigError(f"--horizon must be 1..336 hours, not {horizon}")
-    provider = _provider(zone, carbon, None, False, emission)
+    provider = _provider(zone, carbon, None, replay, emission)
     issue_s = parse_time(at, "--at") if at else time.time()
     payload: dict[str, Any] = {"issued": _iso(issue_s), "horizon_h": horizon}
     actual: TimeSeries | None = None
-    if isinstance(provider, TraceProvider):
+    forecast, method = forecast_series(provider, issue_s, horizon)
+    if isinstance(provider, TraceProvider) and not provider.replay:
         trace = provider.trace
-        if trace.step_s != 3600.0:
-            raise ConfigError(
-                f"the forecaster needs hourly data; {carbon} has {trace.step_s:g} s steps"
-            )
-        i = math.ceil((issue_s - trace.start_s) / 3600.0 - 1e-9)
-        if i < 1 or i > len(trace):
-            raise ConfigError(
-                f"--at must fall inside the trace ({_iso(trace.start_s)} to {_iso(trace.end_s)})",
-                hint="the forecaster needs the trace's past before the issue time",
-            )
-        rows = walk_forward_forecasts(trace.values[: i + 1], horizon)
-        fc_values = rows[i]
-        times = np.asarray(trace.start_s + 3600.0 * (i + np.arange(horizon)), dtype=np.float64)
-        forecast = TimeSeries(times, fc_values, trace.unit, 3600.0)
-        method = "wattwise walk-forward forecaster (ridge on daily/weekly lags; past only)"
+        i = round((forecast.start_s - trace.start_s) / 3600.0)
         known = min(horizon, len(trace) - i)
         if known > 0:
-            actual = TimeSeries(times[:known], trace.values[i : i + known], trace.unit, 3600.0)
-            naive = seasonal_naive_forecasts(trace.values[: i + 1], horizon)[i]
             truth = trace.values[i : i + known]
+            actual = TimeSeries(forecast.times_s[:known], truth, trace.unit, 3600.0)
+            naive = seasonal_naive_forecasts(trace.values[: i + 1], horizon)[i]
             payload["actual"] = [round(float(v), 4) for v in truth]
-            payload["mape_percent"] = mape_percent(fc_values[None, :known], truth, first_issue=0)
+            payload["mape_percent"] = mape_percent(
+                forecast.values[None, :known], truth, first_issue=0
+            )
             payload["seasonal_naive_mape_percent"] = mape_percent(
                 naive[None, :known], truth, first_issue=0
             )
-    else:
-        forecast = provider.series(issue_s, issue_s + horizon * 3600.0)
-        method = "provider"
     payload.update({"method": method, "source": provider.describe(), **_series_payload(forecast)})
     if plot is not None:
         _plot(

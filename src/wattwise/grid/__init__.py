@@ -19,6 +19,7 @@ from wattwise.grid.provider import (
     IntensityProvider,
     StaticProvider,
     TraceProvider,
+    forecast_series,
     resolve_provider,
 )
 from wattwise.grid.static import StaticIntensity, list_zones, static_intensity
@@ -36,6 +37,7 @@ __all__ = [
     "Window",
     "best_window",
     "cleanest_slots",
+    "forecast_series",
     "list_zones",
     "load_intensity",
     "mape_percent",

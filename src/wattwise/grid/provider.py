@@ -203,3 +203,41 @@ def resolve_provider(
             return live_provider(zone)
         return StaticProvider(static_intensity(zone))
     return StaticProvider(static_intensity(WORLD), note="no zone given, world average used")
+
+
+def forecast_series(
+    provider: IntensityProvider, issue_s: float, horizon_h: int = 24
+) -> tuple[TimeSeries, str]:
+    """Intensity ahead of ``issue_s`` for ``horizon_h`` hours, and how it was made.
+
+    A trace is forecast by :func:`~wattwise.grid.forecast.walk_forward_forecasts`
+    from its own past before ``issue_s`` (with ``replay``, from the same time of year
+    in the trace); any other provider answers for the period itself (a live
+    provider's own forecast, or a constant). Units: gCO₂e/kWh, epoch s.
+    """
+    from wattwise.grid.forecast import walk_forward_forecasts
+
+    if not isinstance(horizon_h, int) or horizon_h < 1:
+        raise ConfigError(f"horizon must be a positive whole number of hours, not {horizon_h!r}")
+    if not isinstance(provider, TraceProvider):
+        return provider.series(issue_s, issue_s + horizon_h * 3600.0), "provider"
+    trace = provider.trace
+    if trace.step_s != 3600.0:
+        raise ConfigError(
+            f"the forecaster needs hourly data; {provider.path} has {trace.step_s:g} s steps"
+        )
+    mapped = issue_s
+    if provider.replay and not trace.start_s < issue_s <= trace.end_s:
+        mapped = provider._map_instant(issue_s)
+    i = math.ceil((mapped - trace.start_s) / 3600.0 - 1e-9)
+    if i < 1 or i > len(trace):
+        raise CoverageError(
+            f"{provider.path} covers {_fmt_time(trace.start_s)} to {_fmt_time(trace.end_s)}; "
+            f"a forecast issued {_fmt_time(issue_s)} needs the trace's past",
+            hint="issue it inside the trace, or pass replay=True (--replay)",
+        )
+    row = walk_forward_forecasts(trace.values[: i + 1], horizon_h)[i]
+    first = trace.start_s + 3600.0 * i + (issue_s - mapped)
+    times = first + 3600.0 * np.arange(horizon_h, dtype=np.float64)
+    series = TimeSeries(times_s=times, values=row.copy(), unit=trace.unit, step_s=3600.0)
+    return series, "wattwise walk-forward forecaster (ridge on daily/weekly lags, past only)"

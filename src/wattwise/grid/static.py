@@ -4,8 +4,9 @@ The table ``wattwise/data/grid_static.csv`` names the year, the accounting basis
 the source of every row: Ember/Energy Institute 2023 life-cycle figures via Our World
 in Data where we have them, the means of the shared Electricity Maps traces (LCA) for
 their zones, and OWID's 2021 figures (as shipped by CodeCarbon) for the other large
-grids. ``WORLD`` (Ember, 2022) is the fallback when nothing better is known. Zone ids follow Electricity Maps (ISO 3166 alpha-2 for countries,
-``US-CAL-CISO`` style for sub-national grids). Add a row there to add a zone.
+grids. ``WORLD`` (Ember, 2022) is the fallback when nothing better is known. Zone ids
+follow Electricity Maps (ISO 3166 alpha-2 for countries, ``US-CAL-CISO`` style for
+sub-national grids). Add a row there to add a zone.
 """
 
 from __future__ import annotations
