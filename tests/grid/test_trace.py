@@ -206,3 +206,13 @@ def test_portal_rows_with_a_gap_are_reported(tmp_path: Path) -> None:
 def test_missing_file() -> None:
     with pytest.raises(DataFormatError, match="file not found"):
         load_intensity("/nonexistent/carbon.csv")
+
+
+def test_newer_portal_headers_are_read(write_csv: Writer) -> None:
+    header = (
+        "Datetime (UTC),Country,Zone name,Zone id,Carbon intensity gCO₂eq/kWh (direct),"
+        "Carbon intensity gCO₂eq/kWh (Life cycle),Carbon-free energy percentage (CFE%)"
+    )
+    p = write_csv(header + "\n2024-01-01 00:00:00,France,France,FR,20.1,35.2,95\n")
+    assert load_intensity(p).values.tolist() == [35.2]
+    assert load_intensity(p, emission="direct").values.tolist() == [20.1]

@@ -34,11 +34,25 @@ INTENSITY_UNIT = "gCO2e/kWh"
 
 Emission = Literal["lca", "direct"]
 
-_EM_TIME_COLUMN = "Datetime (UTC)"
+_EM_TIME_COLUMN = "datetime (utc)"
 _EM_COLUMNS: dict[str, str] = {
     "lca": "Carbon Intensity gCO₂eq/kWh (LCA)",
     "direct": "Carbon Intensity gCO₂eq/kWh (direct)",
 }
+# Header suffixes naming each column, lower-cased: older portal files say "(LCA)",
+# newer ones "(Life cycle)"; the capitalisation of "Intensity" varies too.
+_EM_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "lca": ("(lca)", "(life cycle)", "(lifecycle)"),
+    "direct": ("(direct)",),
+}
+
+
+def _portal_column(lowered: list[str], emission: str) -> int | None:
+    for k, name in enumerate(lowered):
+        if name.startswith("carbon intensity") and name.endswith(_EM_SUFFIXES[emission]):
+            return k
+    return None
+
 
 # Multipliers from a unit named in the value header to gCO₂e/kWh. Keys are the unit
 # lower-cased with spaces, "₂", "eq", "e" suffixes on CO2 removed (see _normalise_unit).
@@ -222,12 +236,13 @@ def load_intensity(
         )
 
     header_line, header = rows[0]
-    stripped = [h.strip() for h in header]
-    if _EM_TIME_COLUMN in stripped:
-        column = _EM_COLUMNS[emission]
-        if column not in stripped:
+    lowered = [h.strip().lower() for h in header]
+    if _EM_TIME_COLUMN in lowered:
+        found = _portal_column(lowered, emission)
+        if found is None:
+            column = _EM_COLUMNS[emission]
             raise DataFormatError(p, f"missing column {column!r}", line=header_line)
-        time_idx, value_idx = stripped.index(_EM_TIME_COLUMN), stripped.index(column)
+        time_idx, value_idx = lowered.index(_EM_TIME_COLUMN), found
         factor = 1.0
         data = rows[1:]
         parse_time = _TimeParser(p, None)  # the column is UTC by definition
