@@ -28,6 +28,7 @@ from wattwise.errors import ProviderError
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF_S = 0.5
+MAX_CACHED_POINTS = 200_000  # newest kept: about two years of WattTime's 5-minute points
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,11 @@ def save_points(provider: str, zone: str, times_s: np.ndarray, values: np.ndarra
     if old is not None:
         merged.update(zip(old.times_s.tolist(), old.values.tolist(), strict=True))
     merged.update(zip(np.asarray(times_s).tolist(), np.asarray(values).tolist(), strict=True))
-    keys = sorted(merged)
+    keys = sorted(merged)[-MAX_CACHED_POINTS:]
     payload = {"fetched_at_s": time.time(), "times_s": keys, "values": [merged[k] for k in keys]}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # one writer per temp file
         tmp.write_text(json.dumps(payload), encoding="utf-8")
         tmp.replace(path)
     except OSError:
