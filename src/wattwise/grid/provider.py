@@ -140,7 +140,7 @@ class TraceProvider:
         first = math.floor(start_s / step) * step
         n = max(1, math.ceil((end_s - first) / step))
         times = first + step * np.arange(n, dtype=np.float64)
-        mapped = np.array([self._map_instant(float(t)) for t in times], dtype=np.float64)
+        mapped = np.array([self.replay_instant(float(t)) for t in times], dtype=np.float64)
         idx = np.floor((mapped - tr.start_s) / step).astype(np.int64)
         bad = np.flatnonzero((idx < 0) | (idx >= len(tr)))
         if bad.size:
@@ -151,7 +151,8 @@ class TraceProvider:
             )
         return TimeSeries(times_s=times, values=tr.values[idx].copy(), unit=tr.unit, step_s=step)
 
-    def _map_instant(self, t: float) -> float:
+    def replay_instant(self, t: float) -> float:
+        """The instant in the trace's year with ``t``'s UTC month, day and hour."""
         if self.trace.start_s <= t < self.trace.end_s:
             return t
         stamp = datetime.fromtimestamp(t, tz=UTC)
@@ -228,7 +229,7 @@ def forecast_series(
         )
     mapped = issue_s
     if provider.replay and not trace.start_s < issue_s <= trace.end_s:
-        mapped = provider._map_instant(issue_s)
+        mapped = provider.replay_instant(issue_s)
     i = math.ceil((mapped - trace.start_s) / 3600.0 - 1e-9)
     if i < 1 or i > len(trace):
         raise CoverageError(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from wattwise.errors import CoverageError, ProviderError
+from wattwise.errors import ConfigError, CoverageError, ProviderError
 from wattwise.grid.live.clients import LiveClient, Points
 from wattwise.grid.live.http import load_points, save_points
 from wattwise.grid.static import WORLD, StaticIntensity, static_intensity
@@ -57,7 +57,7 @@ def static_fallback(zone: str, default: str = WORLD) -> StaticIntensity:
     for candidate in (zone, zone.split("-")[0], default):
         try:
             return static_intensity(candidate)
-        except Exception:  # ConfigError: unknown zone; try the next candidate
+        except ConfigError:  # unknown zone: try the next candidate
             continue
     return static_intensity(WORLD)
 
