@@ -116,6 +116,8 @@ class Engine:
         self._inflight: dict[Any, list[_InFlight]] = {}
         self._nodes: dict[str, rb.NodeInfo] = {}
         self._meters: dict[str, Any] = {}
+        self._meter_starting: dict[Any, str] = {}
+        self._meter_ready: set[str] = set()
         self._max_seen_id = 0
         self._replan = True
         self._last_nodes = 0.0
@@ -132,6 +134,7 @@ class Engine:
         rb.connect(self.config.address, self.config.num_cpus, self.config.labels)
         self.recovered = self.store.recover(self.head_id)
         self._sync_nodes(force=True)
+        self.wait_for_meters()
         self._load_queue(full=True)
         self._started = True
 
@@ -181,6 +184,8 @@ class Engine:
         busy = False
         if now - self._last_nodes >= self.config.node_refresh_s:
             self._sync_nodes()
+        if self._meter_starting:
+            self._check_meters()
         busy |= self._harvest()
         if now - self._last_cancel_check >= 0.25:
             self._last_cancel_check = now
@@ -210,12 +215,16 @@ class Engine:
         self._nodes = nodes
         for node_id in gone:
             self._meters.pop(node_id, None)
+            self._meter_ready.discard(node_id)
             self._lose_node(node_id)
         if self.config.meter:
             for node_id in joined:
-                self._meters[node_id] = rb.start_meter(
+                actor = rb.start_meter(
                     node_id, self.config.meter_sources, self.config.meter_interval_s
                 )
+                self._meters[node_id] = actor
+                # A node takes jobs once its meter runs, so no job goes unmetered.
+                self._meter_starting[actor.cpu_s.remote()] = node_id
         from wattwise.store.jobs import NodeRecord
 
         now = time.time()
@@ -229,6 +238,28 @@ class Engine:
         if gone or joined:
             log.info("nodes: %d live (+%d, -%d)", len(nodes), len(joined), len(gone))
         self._replan = True
+
+    def _check_meters(self) -> None:
+        ray = rb.import_ray()
+        refs = list(self._meter_starting)
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        for ref in ready:
+            node_id = self._meter_starting.pop(ref)
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayError as err:
+                # Run jobs there anyway; their tasks will say they have no energy figure.
+                log.warning("meter on node %s failed to start: %s", node_id[:12], _one_line(err))
+                self._meters.pop(node_id, None)
+            self._meter_ready.add(node_id)
+            self._replan = True
+
+    def wait_for_meters(self, timeout_s: float = 120.0) -> None:
+        """Block until every node's meter runs (or ``timeout_s`` passes)."""
+        deadline = time.monotonic() + timeout_s
+        while self._meter_starting and time.monotonic() < deadline:
+            rb.import_ray().wait(list(self._meter_starting), num_returns=1, timeout=0.5)
+            self._check_meters()
 
     def _lose_node(self, node_id: str) -> None:
         """Tasks on a node that left are lost: requeue them elsewhere."""
@@ -258,6 +289,7 @@ class Engine:
                 zone=n.zone,
             )
             for n in self._nodes.values()
+            if not self.config.meter or n.node_id in self._meter_ready
         ]
 
     # -- queue and plan ----------------------------------------------------------
@@ -306,7 +338,11 @@ class Engine:
         if not jobs:
             return
         now = time.time()
-        placements = self.policy.plan([self._pending_view(j) for j in jobs], self.node_views(), now)
+        views = self.node_views()
+        if not views and self._meter_starting:
+            self._replan = True  # plan once the first node's meter runs
+            return
+        placements = self.policy.plan([self._pending_view(j) for j in jobs], views, now)
         by_id = {p.job_id: p for p in placements}
         waiting: list[tuple[int, float, list[str]]] = []
         for job in jobs:
