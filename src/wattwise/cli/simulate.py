@@ -1,0 +1,169 @@
+"""``wattwise simulate``: replay a job trace against real carbon traces, per policy."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from wattwise.errors import ConfigError
+
+_SLACK = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(h|m|min|d|s)?\s*$")
+_TO_H = {"h": 1.0, None: 1.0, "m": 1 / 60, "min": 1 / 60, "d": 24.0, "s": 1 / 3600}
+
+
+def parse_slack(text: str) -> float:
+    """``24h``, ``90m``, ``2d``, ``3600s`` or a bare number of hours. Units: h."""
+    m = _SLACK.match(text)
+    if not m:
+        raise ConfigError(f"cannot read slack {text!r}", hint="write e.g. 24h, 90m or 2d")
+    return float(m.group(1)) * _TO_H[m.group(2)]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("simulate")
+    def simulate_cmd(
+        jobs: Path = typer.Option(..., "--jobs", help="Job trace CSV: arrival_time,length,cpus."),
+        carbon: str = typer.Option(..., "--carbon", help="Carbon trace(s), comma-separated."),
+        cluster: Path | None = typer.Option(
+            None, "--cluster", help="Cluster YAML/TOML; without it capacity is unlimited."
+        ),
+        slack: str = typer.Option("24h", "--slack", help="How long a job may wait (24h, 90m)."),
+        policy: str = typer.Option("all", "--policy", help="Policy name or 'all'."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        plot: Path | None = typer.Option(None, "--plot", help="Write PNG plots to this folder."),
+        wrap: bool = typer.Option(
+            False, "--wrap", help="Repeat the carbon data where the jobs outrun it."
+        ),
+        time_unit: str = typer.Option("h", "--time-unit", help="Trace time unit: h, min or s."),
+        emission: str = typer.Option("lca", "--emission", help="lca or direct."),
+    ) -> None:
+        """Simulate scheduling policies on a job trace and real grid carbon traces."""
+        from wattwise.schedule.cluster import load_cluster
+        from wattwise.schedule.policies import POLICY_NAMES
+        from wattwise.schedule.scenario import build_scenario, load_carbon, run_policy
+        from wattwise.schedule.traces import read_job_trace
+
+        slack_h = parse_slack(slack)
+        names = list(POLICY_NAMES) if policy == "all" else [p.strip() for p in policy.split(",")]
+        for n in names:
+            if n not in POLICY_NAMES:
+                raise ConfigError(
+                    f"unknown policy {n!r}", hint=f"choose from {', '.join(POLICY_NAMES)} or all"
+                )
+        batch = read_job_trace(jobs, time_unit=time_unit, slack_h=slack_h)
+        cl = load_cluster(cluster) if cluster is not None else None
+        carbon_paths = [c.strip() for c in carbon.split(",") if c.strip()]
+        if not carbon_paths:
+            raise ConfigError("--carbon needs at least one file")
+        data = load_carbon(carbon_paths, emission)
+        # Without a cluster every grid is its own scenario; a cluster spans its zones.
+        groups = [{z: data[z]} for z in data] if cl is None else [data]
+        results: dict[str, dict[str, Any]] = {}
+        from rich.console import Console
+        from rich.progress import Progress
+
+        err = Console(stderr=True)
+        with Progress(console=err, transient=True, disable=as_json) as bar:
+            for carbon_set in groups:
+                scn = build_scenario(batch, carbon_set, cl, wrap=wrap)
+                per: dict[str, Any] = {}
+                for n in names:
+                    if n == "oracle" and not scn.cluster.unlimited:
+                        continue
+                    task = bar.add_task(f"{scn.zone} {n}", total=1.0)
+
+                    def tick(frac: float, task: Any = task) -> None:
+                        bar.update(task, completed=frac)
+
+                    per[n] = run_policy(scn, n, tick if n != "oracle" else None).as_dict()
+                    bar.update(task, completed=1.0)
+                results[scn.zone] = {"policies": per, "notes": scn.notes}
+        for zone_res in results.values():
+            pol = zone_res["policies"]
+            if "fifo" in pol:
+                base = pol["fifo"]["co2e_kg"]
+                for m in pol.values():
+                    m["saved_vs_fifo"] = 1.0 - m["co2e_kg"] / base if base > 0 else 0.0
+            zone_res["oracle"] = pol.pop("oracle", None)
+            if zone_res["oracle"] is None and cl is not None:
+                zone_res["oracle_note"] = "exact oracle needs unlimited capacity (see bench)"
+        if plot is not None:
+            _plots(results, plot)
+        if as_json:
+            out: dict[str, Any] = (
+                next(iter(results.values())) if len(results) == 1 else {"grids": results}
+            )
+            typer.echo(json.dumps(out, indent=2))
+            return
+        _table(results)
+
+    _ = simulate_cmd
+
+
+def _table(results: dict[str, dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for zone, res in results.items():
+        t = Table(title=f"{zone}: policies side by side")
+        cols = [
+            ("kgCO2e", "co2e_kg", "{:.2f}"),
+            ("saved vs FIFO", "saved_vs_fifo", "{:.1%}"),
+            ("kWh", "energy_kwh", "{:.1f}"),
+            ("work/kWh", "work_per_kwh", "{:.1f}"),
+            ("util", "utilisation", "{:.0%}"),
+            ("mean wait h", "mean_wait_h", "{:.2f}"),
+            ("p95 wait h", "p95_wait_h", "{:.2f}"),
+            ("missed", "deadline_misses", "{}"),
+            ("solar self-use", "solar_self_consumption", "{:.0%}"),
+            ("rejected", "rejected", "{}"),
+        ]
+        t.add_column("policy")
+        for head, _, _ in cols:
+            t.add_column(head, justify="right")
+        rows = dict(res["policies"])
+        if res.get("oracle"):
+            rows["oracle (bound)"] = res["oracle"]
+            base = res["policies"].get("fifo", {}).get("co2e_kg")
+            if base:
+                rows["oracle (bound)"]["saved_vs_fifo"] = 1.0 - res["oracle"]["co2e_kg"] / base
+        for name, m in rows.items():
+            cells = []
+            for _, key, fmt in cols:
+                v = m.get(key)
+                cells.append("-" if v is None else fmt.format(v))
+            t.add_row(name, *cells)
+        console.print(t)
+        for note in res.get("notes", []):
+            console.print(f"note: {note}")
+
+
+def _plots(results: dict[str, dict[str, Any]], folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for zone, res in results.items():
+        rows = dict(res["policies"])
+        if res.get("oracle"):
+            rows["oracle"] = res["oracle"]
+        names = list(rows)
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        axes[0].bar(names, [rows[n]["co2e_kg"] for n in names], color="#3a7d44")
+        axes[0].set_ylabel("kgCO2e")
+        axes[0].set_title(f"{zone}: carbon per policy")
+        axes[1].bar(names, [rows[n]["mean_wait_h"] for n in names], color="#55768c")
+        axes[1].set_ylabel("mean wait (h)")
+        axes[1].set_title("waiting time")
+        for ax in axes:
+            ax.tick_params(axis="x", rotation=45)
+        fig.tight_layout()
+        fig.savefig(folder / f"simulate_{zone}.png", dpi=100)
+        plt.close(fig)

@@ -1,0 +1,143 @@
+"""The online policy interface shared by the simulator and the engine.
+
+Every ``plan`` call sees only what exists at ``now_h``: the jobs handed to it, the
+cluster, and the forecast issued at ``now_h`` (never the future truth). It returns a
+:class:`Plan`; a later plan for the same job replaces an earlier one until the job
+starts (that is how re-planning policies revise their choices).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from wattwise.schedule.model import Cluster, Decision, FloatArray, IntArray, JobBatch
+from wattwise.schedule.signals import Signals
+from wattwise.schedule.windows import integral_1d, prefix
+
+ANY_GROUP = -1
+
+
+@dataclass
+class Plan:
+    """Decisions as arrays. ``group[i] == ANY_GROUP`` lets the dispatcher take the first
+    group with room in the policy's ``group_order``. Units: h since origin."""
+
+    job_id: IntArray
+    group: IntArray
+    start_h: FloatArray
+
+    @classmethod
+    def empty(cls) -> Plan:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+
+    def decisions(self, cluster: Cluster) -> list[Decision]:
+        """The plan as :class:`Decision` objects (for the engine)."""
+        return [
+            Decision(int(j), None if g == ANY_GROUP else cluster.groups[int(g)].name, float(s))
+            for j, g, s in zip(self.job_id, self.group, self.start_h, strict=True)
+        ]
+
+
+@dataclass
+class ForecastView:
+    """The forecast issued at the start of hour ``hour`` for every node group.
+
+    ``intensity[g, k]``: gCO2e/kWh expected in hour ``hour + k``; ``pv_w[g, k]``: expected
+    on-site PV power (W).
+    """
+
+    hour: int
+    intensity: FloatArray
+    pv_w: FloatArray
+
+    @classmethod
+    def at(cls, signals: Signals, hour: int) -> ForecastView:
+        h = min(hour, signals.forecast.shape[1] - 1)
+        return cls(
+            hour=hour, intensity=signals.forecast[:, h, :], pv_w=signals.pv_forecast_w[:, h, :]
+        )
+
+
+@dataclass
+class ClusterState:
+    """What the dispatcher knows now: free cores and GPUs per group."""
+
+    cluster: Cluster
+    free_cpus: IntArray
+    free_gpus: IntArray
+
+
+class Policy(ABC):
+    """A scheduling policy. Subclasses set ``name`` and implement :meth:`plan`."""
+
+    name: str = ""
+    #: True when the policy wants ``plan`` called every hour, even with no arrivals.
+    replans: bool = False
+    #: How the dispatcher orders jobs waiting for room: "fifo" or "edf" (latest start).
+    queue_order: str = "fifo"
+
+    def reset(self, cluster: Cluster, n_hours: int) -> None:
+        """Start a new simulation (or a new engine session) on ``cluster``."""
+        self.cluster = cluster
+        self.n_hours = n_hours
+        self.group_order: list[int] = list(range(len(cluster.groups)))
+
+    def started(self, job_id: int) -> None:  # noqa: B027 - optional hook
+        """The dispatcher started ``job_id`` (hook for policies that keep state)."""
+
+    @abstractmethod
+    def plan(
+        self, now_h: float, queue: JobBatch, state: ClusterState, forecast: ForecastView
+    ) -> Plan:
+        """Decide where and when the jobs in ``queue`` run (starts >= their arrival)."""
+
+
+def power_w(queue: JobBatch, cluster: Cluster, g: int) -> FloatArray:
+    """Active power of each job on group ``g``. Units: W."""
+    grp = cluster.groups[g]
+    out: FloatArray = queue.cpus * grp.active_w_per_cpu + queue.gpus * grp.active_w_per_gpu
+    return out
+
+
+def integer_candidates(queue: JobBatch, now_h: float, latest_h: FloatArray) -> FloatArray:
+    """Start candidates: the arrival, then every whole hour up to the latest start, and
+    the latest start itself. Shape (jobs, candidates). Units: h."""
+    base = np.floor(max(now_h, 0.0))
+    earliest = np.maximum(queue.arrival_h, now_h)
+    span = float(np.max(latest_h - base)) if len(queue) else 0.0
+    n = int(np.ceil(max(span, 0.0))) + 2
+    grid = base + np.arange(n, dtype=np.float64)[None, :]
+    cand = np.maximum(earliest[:, None], grid)
+    cand = np.minimum(cand, np.maximum(latest_h, earliest)[:, None])
+    out: FloatArray = np.concatenate([cand, np.maximum(latest_h, earliest)[:, None]], axis=1)
+    return out
+
+
+def end_aligned_candidates(
+    queue: JobBatch, now_h: float, latest_h: FloatArray, duration_h: FloatArray
+) -> FloatArray:
+    """Starts whose end falls on a whole hour (where a window mean can be minimal)."""
+    earliest = np.maximum(queue.arrival_h, now_h)
+    first_end = np.ceil(earliest + duration_h)
+    span = float(np.max(latest_h - earliest)) if len(queue) else 0.0
+    n = int(np.ceil(max(span, 0.0))) + 1
+    ends = first_end[:, None] + np.arange(n, dtype=np.float64)[None, :]
+    cand = ends - duration_h[:, None]
+    lo = earliest[:, None]
+    hi = np.maximum(latest_h, earliest)[:, None]
+    out: FloatArray = np.clip(cand, lo, hi)
+    return out
+
+
+def window_integral(
+    row: FloatArray, issue_h: float, start_h: FloatArray, dur_h: FloatArray
+) -> FloatArray:
+    """Integral of forecast ``row`` (issued at ``issue_h``) over ``[start, start+dur)``.
+    Units: (gCO2e/kWh) x h."""
+    cum = prefix(row)
+    tau = start_h - issue_h
+    out: FloatArray = integral_1d(cum, row, tau + dur_h) - integral_1d(cum, row, tau)
+    return out

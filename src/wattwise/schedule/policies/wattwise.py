@@ -1,0 +1,299 @@
+"""wattwise's own policy: forecast-driven, capacity-, heterogeneity- and solar-aware,
+re-planning every hour.
+
+For each arriving job it scores every (node group, start) pair by the forecast carbon
+of running there: the job's power on that group x its run time there (speed) x the
+forecast grid intensity, less what the forecast on-site PV surplus (PV minus what is
+already planned on that group) would cover. Starts whose run would overfill the
+group's planned capacity are ruled out. The cheapest pair goes into a planning
+calendar (per-hour cores and watts per group, fluid). When a job's planned hour comes,
+it is scored again with the forecast issued then (fresher, so more accurate near the
+start) and may move; it never moves past its latest safe start (deadline minus the
+calibrated upper quantile of its length). This is a greedy, per-job solution of the
+rolling-horizon LP that the oracle solves exactly with perfect knowledge.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wattwise.schedule.model import Cluster, FloatArray, IntArray, JobBatch
+from wattwise.schedule.policies.base import (
+    ClusterState,
+    ForecastView,
+    Plan,
+    Policy,
+    end_aligned_candidates,
+    integer_candidates,
+    power_w,
+    window_integral,
+)
+from wattwise.schedule.windows import integral_rows, prefix
+
+
+class Wattwise(Policy):
+    name = "wattwise"
+    replans = True
+    #: Share of each group's cores the planner fills; the rest absorbs the fluid
+    #: calendar's optimism (two half-hour jobs share one core-hour on paper).
+    fill = 0.9
+    #: Hours kept between a planned start and the latest safe start when capacity is
+    #: limited, so a short wait for room at dispatch does not miss the deadline.
+    guard_h = 2.0
+    queue_order = "edf"
+    #: Forecasts err more the further ahead they look, and the cheapest of many noisy
+    #: future slots looks cheaper than it will be. A future slot must beat starting
+    #: now by this share per hour of lead before the policy waits for it.
+    lead_margin_per_h = 0.03
+    recheck = False
+    #: Lead margin for pulling a deferred job forward to now (0: the forecast as is).
+    pull_margin_per_h = 0.03
+    pull = True
+
+    def reset(self, cluster: Cluster, n_hours: int) -> None:
+        super().reset(cluster, n_hours)
+        g = len(cluster.groups)
+        self.t_max = n_hours + 24 * 8
+        cap = np.array([gr.total_cpus for gr in cluster.groups], dtype=np.float64)
+        self.cap_cpu = np.full(g, np.inf) if cluster.unlimited else np.floor(cap * self.fill)
+        self.cap_gpu = np.array([gr.total_gpus for gr in cluster.groups], dtype=np.float64)
+        self.cpu = np.zeros((g, self.t_max))
+        self.gpu = np.zeros((g, self.t_max))
+        self.watts = np.repeat(
+            np.array([gr.idle_total_w for gr in cluster.groups])[:, None], self.t_max, axis=1
+        )
+        self.speed = np.array([gr.speed for gr in cluster.groups])
+        self.jobs: dict[int, tuple[float, float, float, int, int, float, int]] = {}
+        self.planned: dict[int, tuple[int, float]] = {}
+        self.due: dict[int, list[int]] = {}
+
+    # -- calendar -----------------------------------------------------------------
+    def _reserve(self, jid: int, g: int, start: float, sign: float) -> None:
+        _a, length, _upper, cpus, gpus, _deadline, _prio = self.jobs[jid]
+        end = start + length / self.speed[g]
+        h0 = int(np.floor(start))
+        h1 = min(int(np.ceil(end)), self.t_max)
+        if h1 <= h0:
+            return
+        t = np.arange(h0, h1, dtype=np.float64)
+        ov = np.clip(np.minimum(end, t + 1) - np.maximum(start, t), 0.0, 1.0)
+        self.cpu[g, h0:h1] += sign * cpus * ov
+        if gpus:
+            self.gpu[g, h0:h1] += sign * gpus * ov
+        grp = self.cluster.groups[g]
+        self.watts[g, h0:h1] += (
+            sign * (cpus * grp.active_w_per_cpu + gpus * grp.active_w_per_gpu) * ov
+        )
+
+    def _commit(self, jid: int, g: int, start: float) -> None:
+        self.planned[jid] = (g, start)
+        self._reserve(jid, g, start, 1.0)
+        self.due.setdefault(int(np.floor(start)), []).append(jid)
+
+    def _batch(self, ids: list[int]) -> JobBatch:
+        rows = [self.jobs[j] for j in ids]
+        arr = np.array(rows, dtype=np.float64).reshape(len(ids), 7)
+        return JobBatch(
+            job_id=np.array(ids, dtype=np.int64),
+            arrival_h=arr[:, 0],
+            length_h=arr[:, 1],
+            cpus=arr[:, 3].astype(np.int64),
+            gpus=arr[:, 4].astype(np.int64),
+            deadline_h=arr[:, 5],
+            length_upper_h=arr[:, 2],
+            interruptible=np.zeros(len(ids), np.bool_),
+            priority=arr[:, 6].astype(np.int64),
+            line=np.zeros(len(ids), np.int64),
+        )
+
+    # -- scoring ------------------------------------------------------------------
+    def _score(
+        self, now_h: float, q: JobBatch, forecast: ForecastView, margin: FloatArray | None = None
+    ) -> tuple[FloatArray, IntArray, FloatArray]:
+        """Best (group, start) per job against the current calendar, and its cost (g).
+
+        ``margin`` (per job, per hour of lead) penalises waiting; 0 when None."""
+        n = len(q)
+        if margin is None:
+            margin = np.zeros(n)
+        h = forecast.hour
+        horizon = forecast.intensity.shape[1]
+        hrs = np.arange(h, h + horizon)
+        inside = hrs < self.t_max
+        hrs_c = np.minimum(hrs, self.t_max - 1)
+        best_cost = np.full(n, np.inf)
+        best_g = np.zeros(n, np.int64)
+        best_s = np.maximum(q.arrival_h, now_h)
+        fallback_cost = np.full(n, np.inf)
+        fallback_g = np.zeros(n, np.int64)
+        fallback_s = best_s.copy()
+        rows = np.arange(n)[:, None]
+        for g in range(len(self.cluster.groups)):
+            p_w = power_w(q, self.cluster, g)
+            dur = q.length_h / self.speed[g]
+            guard = 0.0 if self.cluster.unlimited else self.guard_h
+            latest = np.maximum(
+                np.maximum(q.arrival_h, now_h),
+                q.deadline_h - q.length_upper_h / self.speed[g] - guard,
+            )
+            cand = np.concatenate(
+                [
+                    integer_candidates(q, now_h, latest),
+                    end_aligned_candidates(q, now_h, latest, dur),
+                ],
+                axis=1,
+            )
+            surplus = np.clip(forecast.pv_w[g] - self.watts[g, hrs_c], 0.0, None) * inside
+            with np.errstate(divide="ignore", invalid="ignore"):
+                covered = np.clip(surplus[None, :] / np.maximum(p_w, 1e-9)[:, None], 0.0, 1.0)
+            eff = forecast.intensity[g][None, :] * (1.0 - covered)
+            cum = prefix(eff)
+            tau = cand - h
+            idx = np.broadcast_to(rows, cand.shape)
+            cost = (
+                integral_rows(cum, eff, idx, tau + dur[:, None]) - integral_rows(cum, eff, idx, tau)
+            ) * (p_w / 1000.0)[:, None]
+            lead = np.maximum(cand - max(now_h, float(h)), 0.0)
+            cost = cost * (1.0 + margin[:, None] * lead) + 1e-9 * lead
+            # Capacity: any touched hour whose planned load leaves too little room.
+            free = self.cap_cpu[g] - self.cpu[g, hrs_c]
+            blocked = (free[None, :] < q.cpus[:, None] - 1e-9).astype(np.float64)
+            if np.any(q.gpus > 0):
+                free_g = self.cap_gpu[g] - self.gpu[g, hrs_c]
+                blocked = np.maximum(blocked, free_g[None, :] < q.gpus[:, None] - 1e-9)
+            bcum = prefix(blocked)
+            k0 = np.clip(np.floor(tau).astype(np.int64), 0, horizon)
+            k1 = np.clip(np.ceil(tau + dur[:, None]).astype(np.int64), 0, horizon)
+            nblocked = bcum[idx, k1] - bcum[idx, k0]
+            fits = self.cluster.unlimited | (q.cpus <= self.cluster.groups[g].total_cpus)
+            ok_cost = np.where(nblocked > 0.5, np.inf, cost)
+            ok_cost[~fits] = np.inf
+            j = np.argmin(ok_cost, axis=1)
+            c = ok_cost[np.arange(n), j]
+            better = c < best_cost
+            best_cost = np.where(better, c, best_cost)
+            best_g = np.where(better, g, best_g)
+            best_s = np.where(better, cand[np.arange(n), j], best_s)
+            # Fallback when every start is over capacity: earliest start, cheapest group.
+            fc = np.where(fits, cost[:, 0], np.inf)
+            fb = fc < fallback_cost
+            fallback_cost = np.where(fb, fc, fallback_cost)
+            fallback_g = np.where(fb, g, fallback_g)
+            fallback_s = np.where(fb, cand[:, 0], fallback_s)
+        none = ~np.isfinite(best_cost)
+        best_g = np.where(none, fallback_g, best_g)
+        best_s = np.where(none, fallback_s, best_s)
+        return best_cost, best_g, best_s
+
+    def _place(
+        self, now_h: float, ids: list[int], forecast: ForecastView, n_rechecked: int = 0
+    ) -> None:
+        q = self._batch(ids)
+        # Jobs placed before pay the lead margin to move: a fresh forecast must say
+        # clearly that waiting longer pays.
+        margin = np.where(np.arange(len(ids)) < n_rechecked, self.lead_margin_per_h, 0.0)
+        order = np.argsort(q.deadline_h - q.length_upper_h, kind="stable")  # most urgent first
+        q = q.subset(order)
+        margin = margin[order]
+        cost, grp, start = self._score(now_h, q, forecast, margin)
+        for i in range(len(q)):
+            jid = int(q.job_id[i])
+            g, s = int(grp[i]), float(start[i])
+            if i and np.isfinite(cost[i]) and not self._still_fits(jid, g, s):
+                _, g2, s2 = self._score(now_h, q.subset(np.array([i])), forecast, margin[i : i + 1])
+                g, s = int(g2[0]), float(s2[0])
+            self._commit(jid, g, s)
+
+    def _still_fits(self, jid: int, g: int, start: float) -> bool:
+        if self.cluster.unlimited:
+            return True
+        _, length, _, cpus, gpus, _, _ = self.jobs[jid]
+        end = start + length / self.speed[g]
+        h0 = int(np.floor(start))
+        h1 = min(int(np.ceil(end)), self.t_max)
+        if h1 <= h0:
+            return True
+        ok = bool(np.all(self.cpu[g, h0:h1] + cpus <= self.cap_cpu[g] + 1e-9))
+        if gpus:
+            ok = ok and bool(np.all(self.gpu[g, h0:h1] + gpus <= self.cap_gpu[g] + 1e-9))
+        return ok
+
+    # -- the online interface -----------------------------------------------------
+    def plan(
+        self, now_h: float, queue: JobBatch, state: ClusterState, forecast: ForecastView
+    ) -> Plan:
+        hour = int(np.floor(now_h))
+        for jid in [j for j, (_, st) in self.planned.items() if st < hour]:
+            self.started(jid)  # its start has passed: it runs (or waits in the dispatcher)
+        # Re-plan jobs whose start comes this hour, with the forecast issued now.
+        recheck = [
+            j
+            for j in self.due.pop(hour, [])
+            if self.recheck and self.planned.get(j, (0, -1.0))[1] >= now_h
+        ]
+        recheck = [j for j in recheck if int(np.floor(self.planned[j][1])) == hour]
+        for jid in recheck:
+            g, s = self.planned.pop(jid)
+            self._reserve(jid, g, s, -1.0)
+        for i in range(len(queue)):
+            self.jobs[int(queue.job_id[i])] = (
+                float(queue.arrival_h[i]),
+                float(queue.length_h[i]),
+                float(queue.length_upper_h[i]),
+                int(queue.cpus[i]),
+                int(queue.gpus[i]),
+                float(queue.deadline_h[i]),
+                int(queue.priority[i]),
+            )
+        pulled = (
+            self._pull_forward(now_h, forecast) if self.pull and not self.cluster.unlimited else []
+        )
+        ids = recheck + [int(j) for j in queue.job_id]
+        if ids:
+            self._place(now_h, ids, forecast, n_rechecked=len(recheck))
+        ids = ids + pulled
+        if not ids:
+            return Plan.empty()
+        out_g = np.array([self.planned[j][0] for j in ids], dtype=np.int64)
+        out_s = np.array([self.planned[j][1] for j in ids], dtype=np.float64)
+        return Plan(np.array(ids, dtype=np.int64), out_g, out_s)
+
+    def _pull_forward(self, now_h: float, forecast: ForecastView) -> list[int]:
+        """Start now any deferred job for which the fresh forecast says now is cheaper
+        than its planned slot (after the lead margin)."""
+        later = [j for j, (_, s) in self.planned.items() if s >= np.floor(now_h) + 1]
+        if not later:
+            return []
+        q = self._batch(later)
+        g_plan = np.array([self.planned[j][0] for j in later], dtype=np.int64)
+        s_plan = np.array([self.planned[j][1] for j in later])
+        s_now = np.maximum(q.arrival_h, now_h)
+        h = forecast.hour
+        moved: list[int] = []
+        for g in np.unique(g_plan):
+            sel = np.flatnonzero(g_plan == g)
+            p_kw = power_w(q.subset(sel), self.cluster, int(g)) / 1000.0
+            dur = q.length_h[sel] / self.speed[g]
+            row = forecast.intensity[g]
+
+            lead = np.maximum(s_plan[sel] - now_h, 0.0)
+            c_plan = (
+                window_integral(row, h, s_plan[sel], dur)
+                * p_kw
+                * (1.0 + self.pull_margin_per_h * lead)
+            )
+            c_now = window_integral(row, h, s_now[sel], dur) * p_kw
+            for i in np.flatnonzero(c_now < c_plan - 1e-12):
+                jid = later[int(sel[i])]
+                # Checked against the calendar with the job still in its old slot:
+                # conservative, and it spares undoing a move that does not fit.
+                if self._still_fits(jid, int(g), float(s_now[sel[i]])):
+                    self._reserve(jid, int(g), float(s_plan[sel[i]]), -1.0)
+                    self._commit(jid, int(g), float(s_now[sel[i]]))
+                    moved.append(jid)
+        return moved
+
+    def started(self, job_id: int) -> None:
+        """The dispatcher started ``job_id``: forget it (its calendar entry stays)."""
+        self.jobs.pop(job_id, None)
+        self.planned.pop(job_id, None)

@@ -1,0 +1,139 @@
+"""Everything one simulation needs, loaded from files: jobs, cluster, signals.
+
+Used by ``wattwise simulate`` and ``bench/schedule.py``. Forecasts come from
+:func:`wattwise.grid.walk_forward_forecasts`, so policies see forecasts with their
+real error; accounting uses the true trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wattwise.errors import CoverageError
+from wattwise.schedule.cluster import load_cluster, pv_series
+from wattwise.schedule.metrics import Metrics, Pieces, compute_metrics
+from wattwise.schedule.model import Cluster, FloatArray, JobBatch, default_cluster
+from wattwise.schedule.oracle import oracle_unlimited
+from wattwise.schedule.policies import make_policy
+from wattwise.schedule.signals import Signals, build_signals
+from wattwise.schedule.simulator import Progress, simulate
+from wattwise.schedule.traces import read_job_trace
+from wattwise.units import TimeSeries
+
+#: Hours kept after the last deadline for jobs that queue past it.
+ACCOUNTING_MARGIN_H = 24 * 8
+
+
+@dataclass
+class Scenario:
+    jobs: JobBatch
+    cluster: Cluster
+    signals: Signals
+    zone: str
+    notes: list[str] = field(default_factory=list)
+
+
+def forecaster(values: FloatArray, horizon: int) -> FloatArray:
+    """Walk-forward forecasts; the first row (no past) is flat, so it prefers nothing."""
+    from wattwise.grid import walk_forward_forecasts
+
+    out = np.asarray(walk_forward_forecasts(values, horizon), dtype=np.float64)
+    return np.where(np.isnan(out), float(values[0]), out)
+
+
+def load_carbon(paths: Sequence[str | Path], emission: str = "lca") -> dict[str, TimeSeries]:
+    """Carbon traces keyed by zone (Zone Id from the file name's first part)."""
+    from wattwise.grid import load_intensity
+
+    out: dict[str, TimeSeries] = {}
+    for p in paths:
+        zone = Path(p).name.split("_")[0]
+        out[zone] = load_intensity(p, emission=emission)  # type: ignore[arg-type]
+    return out
+
+
+def build_scenario(
+    jobs: JobBatch,
+    carbon: dict[str, TimeSeries],
+    cluster: Cluster | None = None,
+    wrap: bool = False,
+) -> Scenario:
+    """Align ``carbon`` (one zone, or the zones the cluster names) to ``jobs``."""
+    zone = next(iter(carbon))
+    cl = cluster if cluster is not None else default_cluster()
+    needed = int(np.ceil(float(jobs.deadline_h.max())))
+    min_speed = min(g.speed for g in cl.groups)
+    horizon = int(np.ceil(float(np.max(jobs.latest_start_h - jobs.arrival_h))))
+    horizon += int(np.ceil(float(jobs.length_upper_h.max()) / min_speed)) + 2
+    notes: list[str] = []
+    pv: dict[str, TimeSeries] = {}
+    start_s = carbon[zone].start_s
+    for g in cl.groups:
+        if g.solar_peak_w > 0:
+            pv[g.name] = pv_series(g, start_s, needed + horizon + ACCOUNTING_MARGIN_H)
+    signals = build_signals(
+        cl,
+        carbon,
+        needed,
+        horizon,
+        forecaster,
+        pv_by_group=pv,
+        wrap=wrap,
+        accounting_margin_h=ACCOUNTING_MARGIN_H,
+    )
+    if signals.wrapped:
+        notes.append("carbon data repeated (--wrap) to cover the jobs' deadlines")
+    return Scenario(jobs=jobs, cluster=cl, signals=signals, zone=zone, notes=notes)
+
+
+def load_scenario(
+    jobs_path: str | Path,
+    carbon_path: str | Path,
+    cluster_path: str | Path | None = None,
+    slack_h: float = 24.0,
+    wrap: bool = False,
+    time_unit: str = "h",
+    emission: str = "lca",
+) -> Scenario:
+    jobs = read_job_trace(jobs_path, time_unit=time_unit, slack_h=slack_h)
+    cluster = load_cluster(cluster_path) if cluster_path is not None else None
+    return build_scenario(jobs, load_carbon([carbon_path], emission), cluster, wrap)
+
+
+def run_policy(scn: Scenario, name: str, progress: Progress | None = None) -> Metrics:
+    """Metrics of policy ``name`` (``oracle``: the exact bound, unlimited capacity only)."""
+    if name == "oracle":
+        return oracle_metrics(scn)
+    return simulate(scn.jobs, scn.cluster, scn.signals, make_policy(name), progress).metrics
+
+
+def oracle_metrics(scn: Scenario) -> Metrics:
+    """Perfect-knowledge bound with unlimited capacity (exact, see :mod:`.oracle`)."""
+    if not scn.cluster.unlimited:
+        raise CoverageError(
+            "the exact oracle covers unlimited capacity only",
+            hint="bench/schedule.py solves the capacity-limited LP bound on a window",
+        )
+    jobs, cl = scn.jobs, scn.cluster
+    start, grp = oracle_unlimited(jobs, cl, scn.signals)
+    g = grp.astype(np.int64)
+    speed = np.array([x.speed for x in cl.groups])[g]
+    end = start + jobs.length_h / speed
+    w = np.array([x.active_w_per_cpu for x in cl.groups])[g] * jobs.cpus.astype(np.float64)
+    pieces = Pieces(np.arange(len(jobs)), g, start, end, w, jobs.cpus)
+    none = np.zeros(len(jobs), np.bool_)
+    return compute_metrics(
+        pieces,
+        cl,
+        scn.signals,
+        jobs.arrival_h,
+        start,
+        end,
+        jobs.deadline_h,
+        jobs.cpus * jobs.length_h,
+        none,
+    )
