@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "wattwise.cli.runs",
     "wattwise.cli.devices",
     "wattwise.cli.grid",
+    "wattwise.cli.simulate",
 )
 
 
