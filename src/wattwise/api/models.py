@@ -99,6 +99,7 @@ class JobOut(BaseModel):
     submitted_s: float
     deadline_s: float | None = None
     planned_start_s: float | None = None
+    planned_end_s: float | None = None
     started_s: float | None = None
     ended_s: float | None = None
     duration_s: float | None = None

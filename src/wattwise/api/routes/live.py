@@ -81,7 +81,7 @@ def _windows(state: AppState) -> list[GridWindow]:
         start = job.started_s or job.planned_start_s
         if start is None or job.status == "cancelled":
             continue
-        end = job.ended_s or (start + (job.duration_s or 0.0))
+        end = job.ended_s or job.planned_end_s or start
         out.append(
             GridWindow(job_id=job.id, name=job.name, status=job.status, start_s=start, end_s=end)
         )
