@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "wattwise.cli.devices",
     "wattwise.cli.grid",
     "wattwise.cli.simulate",
+    "wattwise.cli.optimize",
 )
 
 
