@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from wattwise.api.auth import check_token, load_or_create_token
 from wattwise.api.grid_view import GridView
-from wattwise.api.jobs import JobBackend, StoreOnlyJobs
+from wattwise.api.jobs import EngineJobs, JobBackend
 from wattwise.api.state import AppState
 from wattwise.api.telemetry import PowerMonitor, Telemetry
 from wattwise.store import RunStore
@@ -52,8 +52,9 @@ def create_app(
 ) -> FastAPI:
     """Build the API and dashboard.
 
-    ``jobs`` is the engine's job backend (see :class:`wattwise.api.jobs.JobBackend`);
-    without it jobs are read from the store and submissions answer 503. With
+    ``jobs`` is where jobs come from (see :class:`wattwise.api.jobs.JobBackend`); the
+    default is the engine's client over the store's job queue (a head started by
+    ``wattwise serve`` runs them; without one they wait ``queued``). With
     ``monitor_power`` a thread samples this machine's energy sources every
     ``power_interval_s`` for the live power chart and ``/metrics``. ``token`` defaults
     to the one in ``$WATTWISE_HOME/api_token`` (created on first start, mode 0600).
@@ -62,9 +63,12 @@ def create_app(
 
     home = home or default_home()
     store = RunStore(store_url)
+    if jobs is None:
+        engine_jobs = EngineJobs(store_url)
+        jobs, nodes_info = engine_jobs, nodes_info or engine_jobs.nodes
     state = AppState(
         store=store,
-        jobs=jobs if jobs is not None else StoreOnlyJobs(store_url),
+        jobs=jobs,
         telemetry=telemetry or Telemetry(),
         token=token or load_or_create_token(home),
         home=home,

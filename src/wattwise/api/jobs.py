@@ -1,10 +1,9 @@
 """Where the API gets jobs from: a small protocol with two implementations.
 
 :class:`JobBoard` keeps jobs in memory for a process that runs them itself (the
-demo's scheduler feeds it). :class:`StoreOnlyJobs` is what the API uses when no
-engine runs in the process: it lists the jobs the engine persisted in the store
-(``wattwise.store.jobs``, when present) and refuses submissions with 503, since
-nothing would run them.
+demo's scheduler feeds it). :class:`EngineJobs` is the default: the engine's
+client, which reads and writes the job queue in the store, so it works whether or
+not a head (``wattwise serve``) is running.
 """
 
 from __future__ import annotations
@@ -27,8 +26,8 @@ class JobConflict(RuntimeError):
     """The job is in a state that forbids this (e.g. cancelling a finished job)."""
 
 
-class NoEngine(RuntimeError):
-    """Nothing in this process can run jobs."""
+class InvalidJob(ValueError):
+    """The engine rejected the job spec (a one-line reason)."""
 
 
 class JobBackend(Protocol):
@@ -126,51 +125,103 @@ class JobBoard:
         return out
 
 
-class StoreOnlyJobs:
-    """Jobs read from the store alone; submit and cancel need a running engine (503)."""
+_FROM_ENGINE = {"succeeded": "done"}
+_TO_ENGINE = {"done": "succeeded"}
+
+
+class EngineJobs:
+    """Jobs through the engine's client, which talks to the store alone.
+
+    Submitting works with no head running: the job waits ``queued`` in the store until
+    ``wattwise serve`` picks it up. Engine status ``succeeded`` is shown as ``done``.
+    """
 
     def __init__(self, store_url: str | None = None) -> None:
-        self._store_url = store_url
+        from wattwise.engine.client import EngineClient
 
-    def _stored(self) -> list[JobOut]:
-        # The engine persists jobs in wattwise.store.jobs; until it exists there are none.
-        import importlib
+        self.client = EngineClient(store_url)
 
-        try:
-            stored = importlib.import_module("wattwise.store.jobs")
-        except ImportError:
-            return []
-        lister = getattr(stored, "list_jobs", None)
-        if lister is None:
-            return []
-        out: list[JobOut] = []
-        for row in lister(self._store_url):
-            data = row.to_dict() if hasattr(row, "to_dict") else dict(row)
-            try:
-                out.append(JobOut.model_validate(data))
-            except ValueError:
-                continue
-        return out
+    @staticmethod
+    def _out(rec: Any) -> JobOut:
+        spec = rec.spec or {}
+        command = spec.get("command") or [spec.get("entry") or ""]
+        duration = rec.ended_s - rec.started_s if rec.ended_s and rec.started_s else None
+        return JobOut(
+            id=str(rec.id),
+            name=rec.name,
+            kind=str(spec.get("kind", "other")),
+            command=[str(c) for c in command],
+            status=_FROM_ENGINE.get(rec.status, rec.status),
+            cpus=float(spec.get("cpus") or 1.0),
+            node=rec.planned_nodes[0] if rec.planned_nodes else None,
+            submitted_s=rec.submitted_s,
+            deadline_s=rec.deadline_s,
+            planned_start_s=rec.planned_start_s,
+            started_s=rec.started_s,
+            ended_s=rec.ended_s,
+            duration_s=duration,
+            energy_j=rec.energy_j,
+            co2e_g=rec.co2e_g,
+            estimated=True if rec.estimated is None else bool(rec.estimated),
+            run_id=rec.run_id,
+            detail=rec.error or "",
+        )
+
+    @staticmethod
+    def _id(job_id: str) -> int:
+        if not job_id.isdigit() or len(job_id) > 18:
+            raise JobNotFound(job_id)
+        return int(job_id)
 
     def list_jobs(self, limit: int, offset: int, status: str | None) -> tuple[list[JobOut], int]:
-        jobs = [j for j in self._stored() if status is None or j.status == status]
-        return jobs[offset : offset + limit], len(jobs)
+        wanted = _TO_ENGINE.get(status, status) if status else None
+        rows = self.client.list_jobs(wanted, limit=limit, offset=offset)
+        return [self._out(r) for r in rows], self.client.store.count_jobs(wanted)
 
     def get_job(self, job_id: str) -> JobOut:
-        for job in self._stored():
-            if job.id == job_id:
-                return job
-        raise JobNotFound(job_id)
+        from wattwise.store.jobs import JobNotFoundError
+
+        try:
+            return self._out(self.client.get_job(self._id(job_id)))
+        except JobNotFoundError:
+            raise JobNotFound(job_id) from None
 
     def submit(self, spec: JobSubmit) -> JobOut:
-        raise NoEngine("no engine runs in this process: start `wattwise serve` to run jobs")
+        from wattwise.engine.spec import SpecError
+
+        body: dict[str, Any] = {"name": spec.name, "command": spec.command, "cpus": spec.cpus}
+        if spec.deadline_h > 0:
+            body["deadline"] = f"{spec.deadline_h * 3600:g}s"
+        try:
+            job_id = self.client.submit(body)
+        except SpecError as err:
+            raise InvalidJob(str(err)) from None
+        return self.get_job(str(job_id))
 
     def cancel(self, job_id: str) -> JobOut:
-        self.get_job(job_id)
-        raise NoEngine("no engine runs in this process: start `wattwise serve` to cancel jobs")
+        from wattwise.errors import StoreError
+        from wattwise.store.jobs import JobNotFoundError
+
+        try:
+            return self._out(self.client.cancel(self._id(job_id)))
+        except JobNotFoundError:
+            raise JobNotFound(job_id) from None
+        except StoreError as err:
+            raise JobConflict(str(err)) from None
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for job in self._stored():
-            out[job.status] = out.get(job.status, 0) + 1
+        from wattwise.store.jobs import JOB_STATUSES as ENGINE_STATUSES
+
+        out = {}
+        for status in ENGINE_STATUSES:
+            n = self.client.store.count_jobs(status)
+            if n:
+                out[_FROM_ENGINE.get(status, status)] = n
         return out
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """Cluster nodes the head recorded (name, alive, cpus, gpus)."""
+        return [
+            {"name": n.name, "alive": n.alive, "cpus": n.cpus, "gpus": n.gpus}
+            for n in self.client.store.list_nodes()
+        ]

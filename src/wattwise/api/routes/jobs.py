@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from wattwise.api.jobs import JobConflict, JobNotFound, NoEngine
+from wattwise.api.jobs import InvalidJob, JobConflict, JobNotFound
 from wattwise.api.models import JOB_STATUSES, JobOut, JobSubmit, Page
 from wattwise.api.state import AppState, get_state
 
@@ -31,14 +31,14 @@ async def list_jobs(
     "",
     response_model=JobOut,
     status_code=201,
-    responses={503: {"description": "no engine runs in this process"}},
+    responses={422: {"description": "the engine rejected the spec"}},
     summary="Submit a job",
 )
 async def submit_job(state: Annotated[AppState, Depends(get_state)], spec: JobSubmit) -> JobOut:
     try:
         return await run_in_threadpool(state.jobs.submit, spec)
-    except NoEngine as err:
-        raise HTTPException(status_code=503, detail=str(err)) from err
+    except InvalidJob as err:
+        raise HTTPException(status_code=422, detail=str(err)) from err
 
 
 @router.get(
@@ -60,7 +60,6 @@ async def get_job(state: Annotated[AppState, Depends(get_state)], job_id: JobId)
     responses={
         404: {"description": "no such job"},
         409: {"description": "already finished"},
-        503: {"description": "no engine runs in this process"},
     },
     summary="Cancel a queued, waiting or running job",
 )
@@ -71,5 +70,3 @@ async def cancel_job(state: Annotated[AppState, Depends(get_state)], job_id: Job
         raise HTTPException(status_code=404, detail=f"no job {job_id}") from err
     except JobConflict as err:
         raise HTTPException(status_code=409, detail=str(err)) from err
-    except NoEngine as err:
-        raise HTTPException(status_code=503, detail=str(err)) from err
