@@ -354,29 +354,6 @@ def _totals(jobs: list[JobOut]) -> str:
 # -- the command -------------------------------------------------------------------------------
 
 
-def _serve(app: Any, host: str, port: int) -> tuple[Any, Any, int]:
-    """Start uvicorn in a thread on ``port`` (0: any free port); returns (server, thread, port)."""
-    import socket
-    import threading
-
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.bind((host, 0))  # the port is taken: any free one
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.05)
-    return server, thread, port
-
-
 def _job_command(t: Template) -> list[str]:
     code = "import sys; from wattwise.cli.demo import job_main; job_main(sys.argv[1:])"
     return [sys.executable, "-c", code, *t.args]
@@ -409,6 +386,7 @@ def demo(
     from wattwise.api.grid_view import GridView
     from wattwise.api.jobs import JobBoard
     from wattwise.api.models import JobSubmit
+    from wattwise.api.server import serve_in_thread
     from wattwise.config import home
     from wattwise.errors import ConfigError
     from wattwise.grid import load_intensity
@@ -437,7 +415,8 @@ def demo(
     board.on_submit = lambda job: loop.plan(job, submitted_by_api)
 
     app = create_app(jobs=board, grid=grid)
-    server, thread, port = _serve(app, "127.0.0.1", port)
+    server = serve_in_thread(app, "127.0.0.1", port)
+    port = server.port
     typer.echo(f"dashboard: http://127.0.0.1:{port}/   (API docs: /docs, metrics: /metrics)")
     typer.echo(
         f"grid: California 2022 carbon trace replayed from {_fmt(origin)} UTC, "
@@ -479,7 +458,7 @@ def demo(
         _write_result(board.all(), grid, speed)
         if serve:
             typer.echo(f"serving http://127.0.0.1:{port}/ until Ctrl-C")
-            while thread.is_alive():
+            while server.thread.is_alive():
                 time.sleep(0.5)
     except KeyboardInterrupt:
         interrupted = True
@@ -487,8 +466,7 @@ def demo(
         typer.echo("\nstopped: running jobs terminated, their runs stored as interrupted")
         typer.echo(_totals(board.all()))
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.stop()
     if interrupted:
         raise typer.Exit(130)
 

@@ -1,0 +1,43 @@
+"""Property-based calls from the OpenAPI spec: no input may cause a server error.
+
+Runs in-process over ASGI, a bounded number of examples per operation, derandomised
+so a failure reproduces.
+"""
+
+from __future__ import annotations
+
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error, response_schema_conformance
+
+from tests.api.conftest import AUTH
+
+EXAMPLES = 25
+
+
+def test_no_server_errors(app: FastAPI) -> None:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    paths = {op.path for op in operations}
+    assert {"/api/v1/runs", "/api/v1/jobs", "/api/v1/jobs/{job_id}/cancel", "/metrics"} <= paths
+    calls: list[int] = []
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def call(case: schemathesis.Case) -> None:
+            # With the token, so generated requests reach the handlers, not only the guard.
+            case.call_and_validate(
+                headers=AUTH, checks=[not_a_server_error, response_schema_conformance]
+            )
+            calls.append(1)
+
+        call()
+    assert len(calls) > 2 * len(operations)
