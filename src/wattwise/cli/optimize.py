@@ -47,6 +47,10 @@ def optimize_command(
         str | None,
         typer.Option("--runtimes", help="comma-separated subset, e.g. 'bf16,ort-int8-channel'"),
     ] = None,
+    window: Annotated[
+        float,
+        typer.Option("--window", help="shortest measured window, s (repeats a pass)", min=0.0),
+    ] = 0.5,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
 ) -> None:
     from wattwise.optimize.budget import QualityBudget
@@ -68,7 +72,11 @@ def optimize_command(
                     hint="choose from " + ", ".join(ALL_RUNTIMES),
                 )
         settings = SearchSettings(
-            runtimes=chosen_rt, rounds=rounds, knob_rounds=rounds, progress=not no_progress
+            runtimes=chosen_rt,
+            rounds=rounds,
+            knob_rounds=rounds,
+            progress=not no_progress,
+            min_window_s=window,
         )
         from wattwise.optimize.report import new_report_id
 

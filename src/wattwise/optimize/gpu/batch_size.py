@@ -1,11 +1,11 @@
 """A batch-size optimizer for a job that recurs (the same training, run again and again).
 
 Exploration walks out from the user's default batch size one neighbour at a time and
-turns back in a direction as soon as a batch size costs more than the best seen
-(costs are close to unimodal in batch size), instead of trying every size. Runs are
-stopped once they pass ``beta`` times the best cost. After that it exploits the
-cheapest mean cost, re-running a runner-up once when it is within ``recheck`` of the
-best, because one training path is a noisy sample.
+turns back in a direction once ``patience`` sizes in a row neither beat the best seen
+nor improve on their neighbour (costs are close to unimodal in batch size), instead
+of trying every size. Runs are stopped once they pass ``beta`` times the best cost.
+After that it exploits the cheapest mean cost, re-running a runner-up once when it is
+within ``recheck`` of the best, because one training path is a noisy sample.
 """
 
 from __future__ import annotations
@@ -26,11 +26,14 @@ class BatchSizeOptimizer:
     default_bs: int
     beta: float = 2.0
     recheck: float = 0.1
+    patience: int = 3
     costs: dict[int, list[float]] = field(default_factory=dict)
     failed: set[int] = field(default_factory=set)
     _frontier: list[int] = field(default_factory=list)
     _explored: set[int] = field(default_factory=set)
     _rechecked: set[int] = field(default_factory=set)
+    _misses: dict[bool, int] = field(default_factory=dict)
+    _prev: dict[bool, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.batch_sizes = sorted(set(self.batch_sizes))
@@ -93,24 +96,33 @@ class BatchSizeOptimizer:
             self.costs.setdefault(bs, []).append(cost)
         if not first:
             return
-        # Walk outward: keep going while the newest size beats the best before it.
-        improved = reached and all(
-            self._mean(bs) <= self._mean(b) for b in self.costs if b != bs and b not in self.failed
+        # Walk outward while sizes make progress; tolerate ``patience`` - 1 misses in a
+        # row (one training path is noisy); a stopped run ends the direction.
+        going_down = bs < self.default_bs
+        prev = self._prev.get(going_down, self._mean(self.default_bs))
+        # Progress: a new best, or still falling from the previous size in this direction.
+        improved = reached and (
+            self._mean(bs) <= prev
+            or all(
+                self._mean(bs) <= self._mean(b)
+                for b in self.costs
+                if b != bs and b not in self.failed
+            )
         )
+        if reached:
+            self._prev[going_down] = self._mean(bs)
         if bs == self.default_bs:
             if self._down:
                 self._frontier.append(self._down.pop(0))
+            elif self._up:
+                self._frontier.append(self._up.pop(0))
             return
-        going_down = bs < self.default_bs
-        if going_down:
-            if improved and self._down:
-                self._frontier.append(self._down.pop(0))
-                return
-            self._down.clear()
-            if self._up:
-                self._frontier.append(self._up.pop(0))
-        else:
-            if improved and self._up:
-                self._frontier.append(self._up.pop(0))
-                return
-            self._up.clear()
+        pending = self._down if going_down else self._up
+        misses = 0 if improved else self._misses.get(going_down, 0) + 1
+        self._misses[going_down] = misses
+        if reached and misses < self.patience and pending:
+            self._frontier.append(pending.pop(0))
+            return
+        pending.clear()
+        if going_down and self._up:
+            self._frontier.append(self._up.pop(0))
