@@ -31,7 +31,9 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Backgro
     """Bind ``host:port`` (any free port if 0 or if ``port`` is taken) and serve ``app``."""
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say so, and
+    # without it every small response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
