@@ -31,7 +31,7 @@ def test_lifecycle_and_cancel(tmp_path: Path) -> None:
     store.finish_tasks([TaskOutcome(started[a][0], "succeeded", exit_code=0, energy_j=5.0)])
     store.finish_job(a, "succeeded", energy_j=5.0)
     assert store.get_job(a).status == "succeeded" and store.get_job(a).tasks_done == 1
-    with pytest.raises(StoreError, match="already succeeded"):
+    with pytest.raises(StoreError, match="is already succeeded"):
         store.request_cancel(a)
     assert store.request_cancel(b).status == "cancelled"
     # The head can no longer start a job a client cancelled.

@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "wattwise.cli.grid",
     "wattwise.cli.simulate",
     "wattwise.cli.optimize",
+    "wattwise.cli.engine",
 )
 
 

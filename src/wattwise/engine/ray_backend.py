@@ -43,6 +43,8 @@ def connect(
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address is not None:
+        _probe(address)
     if address is None:
         kwargs.update(num_cpus=num_cpus, labels=labels or None)
     try:
@@ -51,6 +53,27 @@ def connect(
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise EngineError(
             f"cannot connect to the Ray cluster at {address}: {first}",
+            hint="start it with `ray start --head`, or leave out --address for a local one",
+        ) from None
+
+
+def _probe(address: str, timeout_s: float = 3.0) -> None:
+    """Fail in seconds on an address nothing listens on (Ray itself retries for minutes)."""
+    import socket
+
+    if "://" in address or address == "auto":
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise EngineError(
+            f"bad Ray address {address!r}", hint="give HOST:PORT of the head, e.g. 10.0.0.5:6379"
+        )
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as err:
+        raise EngineError(
+            f"cannot connect to the Ray cluster at {address}: {err.strerror or err}",
             hint="start it with `ray start --head`, or leave out --address for a local one",
         ) from None
 

@@ -295,6 +295,15 @@ def parse_spec(data: object, submitted_s: float) -> JobSpec:
 
 def load_spec_file(path: str | Path, submitted_s: float) -> JobSpec:
     """Read and validate a YAML (or JSON) job file."""
+    data = load_spec_data(path)
+    try:
+        return parse_spec(data, submitted_s)
+    except SpecError as err:
+        raise DataFormatError(path, err.message) from None
+
+
+def load_spec_data(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (or JSON) job file as a mapping, not yet validated."""
     import yaml
 
     p = Path(path)
@@ -311,7 +320,6 @@ def load_spec_file(path: str | Path, submitted_s: float) -> JobSpec:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(err, "problem", None) or "not valid YAML"
         raise DataFormatError(p, f"not valid YAML ({problem})", line=line) from None
-    try:
-        return parse_spec(data, submitted_s)
-    except SpecError as err:
-        raise DataFormatError(p, err.message) from None
+    if not isinstance(data, dict):
+        raise DataFormatError(p, "a job file must be a mapping of fields (name: ..., command: ...)")
+    return data

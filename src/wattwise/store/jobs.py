@@ -383,7 +383,7 @@ class JobStore:
             if row is None:
                 raise JobNotFoundError(f"no job {job_id}", hint="`wattwise jobs` lists jobs")
             if row.status in TERMINAL:
-                raise StoreError(f"job {job_id} has already {row.status}; nothing to cancel")
+                raise StoreError(f"job {job_id} is already {row.status}; nothing to cancel")
             if row.status in ("queued", "waiting"):
                 row.status = "cancelled"
                 row.ended_s = now
@@ -657,3 +657,8 @@ class JobStore:
                 )
                 for r in rows
             ]
+
+
+def list_jobs(url: str | None = None, limit: int | None = 50) -> list[JobRecord]:
+    """Newest jobs in the store at ``url`` (for readers that hold no :class:`JobStore`)."""
+    return JobStore(url).list_jobs(limit=limit)

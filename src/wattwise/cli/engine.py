@@ -1,0 +1,351 @@
+"""``wattwise serve | submit | jobs | job | cancel``: run the head, queue and manage jobs.
+
+``serve`` runs the head loop on an embedded local Ray instance (or ``--address`` to
+join a cluster) and the HTTP API when ``wattwise.api`` is installed. The other
+commands only touch the store, so they work whether or not a head is running.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from wattwise.errors import ConfigError
+
+DEFAULT_PORT = 8787
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve", help="Run the head: scheduler loop on Ray, store, HTTP API.")(
+        serve_command
+    )
+    app.command(
+        "submit",
+        context_settings={"allow_interspersed_args": False},
+        help="Queue a job: `submit job.yaml` or `submit --cpus 2 --deadline 6h -- CMD ARGS`.",
+    )(submit_command)
+    app.command("jobs", help="List jobs, newest first.")(jobs_command)
+    app.command("job", help="One job: status, plan, tasks per node, energy and CO₂e.")(job_command)
+    app.command("cancel", help="Cancel a job (a running one gets SIGTERM, then SIGKILL).")(
+        cancel_command
+    )
+
+
+def serve_command(
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster to join (default: start one)")
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="HTTP API port")] = DEFAULT_PORT,
+    host: Annotated[str, typer.Option("--host", help="HTTP API address")] = "127.0.0.1",
+    num_cpus: Annotated[
+        int | None, typer.Option("--num-cpus", min=1, help="CPUs of the embedded Ray node")
+    ] = None,
+    zone: Annotated[
+        str | None, typer.Option("--zone", help="grid zone label of the embedded node")
+    ] = None,
+    node_type: Annotated[
+        str | None, typer.Option("--node-type", help="node-type label of the embedded node")
+    ] = None,
+    carbon: Annotated[
+        Path | None, typer.Option("--carbon", help="carbon-intensity trace for forecasts")
+    ] = None,
+    policy: Annotated[
+        str, typer.Option("--policy", help="carbon (clean windows) or asap")
+    ] = "carbon",
+    no_api: Annotated[bool, typer.Option("--no-api", help="do not serve the HTTP API")] = False,
+    no_meter: Annotated[bool, typer.Option("--no-meter", help="do not meter jobs")] = False,
+) -> None:
+    import threading
+
+    from wattwise.engine.head import Engine, EngineConfig
+    from wattwise.engine.policy import AsapPolicy, CarbonAwarePolicy, Policy
+    from wattwise.engine.ray_backend import LABEL_TYPE, LABEL_ZONE
+
+    if policy not in ("carbon", "asap"):
+        raise ConfigError(f"--policy must be carbon or asap, got {policy!r}")
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port must be 1-65535, got {port}")
+    labels = {k: v for k, v in ((LABEL_ZONE, zone), (LABEL_TYPE, node_type)) if v}
+    if address is not None and labels:
+        raise ConfigError(
+            "--zone/--node-type label the embedded node; with --address, label "
+            "nodes with `ray start --labels`"
+        )
+    chosen: Policy = AsapPolicy()
+    if policy == "carbon":
+        chosen = CarbonAwarePolicy(_forecaster(carbon))
+    engine = Engine(
+        EngineConfig(
+            address=address,
+            num_cpus=num_cpus,
+            labels=labels or None,
+            policy=chosen,
+            meter=not no_meter,
+        )
+    )
+    engine.start()
+    where = address or f"local Ray ({len(engine.node_views())} node)"
+    print(f"wattwise: head {engine.head_id} on {where}; store {engine.store.url}", file=sys.stderr)
+    if engine.recovered:
+        print(
+            f"wattwise: requeued {engine.recovered} job(s) a previous head left running",
+            file=sys.stderr,
+        )
+    stop = threading.Event()
+    server = None if no_api else _api_server(engine, host, port)
+    if server is not None:
+        threading.Thread(target=server.run, name="wattwise-api", daemon=True).start()
+        print(f"wattwise: HTTP API on http://{host}:{port}", file=sys.stderr)
+    import signal
+
+    def _stop(signum: int, _frame: object) -> None:
+        stop.set()
+
+    # Ray's own handlers would leave the loop mid-tick; stop between ticks instead.
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        engine.run(stop=stop)
+    finally:
+        print("wattwise: stopping; running jobs are requeued by the next head", file=sys.stderr)
+        if server is not None:
+            server.should_exit = True
+        engine.shutdown()
+        if address is None:
+            import ray
+
+            ray.shutdown()
+
+
+def _forecaster(carbon: Path | None) -> Any:
+    """Forecast per zone: the trace (replayed) when given, else the zone's provider."""
+    from wattwise.engine.carbon import default_provider_for
+    from wattwise.grid import resolve_provider
+
+    if carbon is not None:
+        provider = resolve_provider(carbon_file=carbon, replay=True)  # fails fast if bad
+
+        def from_trace(zone: str | None, start_s: float, end_s: float) -> Any:
+            return provider.series(start_s, end_s)
+
+        return from_trace
+
+    def from_zone(zone: str | None, start_s: float, end_s: float) -> Any:
+        return default_provider_for(zone).series(start_s, end_s)
+
+    return from_zone
+
+
+def _api_server(engine: Any, host: str, port: int) -> Any:
+    """A uvicorn server for ``wattwise.api`` when it is installed, else ``None``."""
+    try:
+        import uvicorn
+
+        from wattwise.api import create_app
+    except ImportError:
+        print("wattwise: note: HTTP API not installed; running the engine only", file=sys.stderr)
+        return None
+    app = create_app(engine.store.url, nodes_info=lambda: _nodes_info(engine))
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    return uvicorn.Server(config)
+
+
+def _nodes_info(engine: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": n.node_id,
+            "name": n.name,
+            "zone": n.zone,
+            "node_type": n.node_type,
+            "cpus": n.cpus,
+            "free_cpus": n.free_cpus,
+            "gpus": n.gpus,
+        }
+        for n in engine.node_views()
+    ]
+
+
+def submit_command(
+    cmd: Annotated[
+        list[str] | None, typer.Argument(help="job.yaml, or the command after --")
+    ] = None,
+    cpus: Annotated[float | None, typer.Option("--cpus", help="cores per task")] = None,
+    gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs per task")] = None,
+    deadline: Annotated[
+        str | None, typer.Option("--deadline", help="finish within (6h) or by (ISO time)")
+    ] = None,
+    slack: Annotated[
+        str | None, typer.Option("--slack", help="how long it may wait beyond its runtime")
+    ] = None,
+    runtime: Annotated[
+        str | None, typer.Option("--runtime", help="expected runtime (30m), for the plan")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="job name")] = None,
+    interruptible: Annotated[
+        bool, typer.Option("--interruptible", help="may be stopped and resumed from checkpoint")
+    ] = False,
+    zone: Annotated[str | None, typer.Option("--zone", help="run only in this zone")] = None,
+    node_type: Annotated[
+        str | None, typer.Option("--node-type", help="run only on this node type")
+    ] = None,
+    shards: Annotated[
+        str | None, typer.Option("--shards", help="comma-separated inputs: one task each")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout")] = False,
+) -> None:
+    from wattwise.engine.client import EngineClient
+    from wattwise.engine.spec import SpecError, load_spec_data
+
+    args = list(cmd or [])
+    data: dict[str, Any] = {}
+    if len(args) > 1 and args[0].endswith((".yaml", ".yml", ".json")):
+        raise ConfigError(
+            f"unexpected {args[1]!r} after the job file",
+            hint="options go first: wattwise submit [OPTIONS] job.yaml",
+        )
+    if len(args) == 1 and args[0].endswith((".yaml", ".yml", ".json")):
+        data = load_spec_data(Path(args[0]))
+        source = args[0]
+    elif args:
+        data["command"] = args
+        source = "command line"
+    else:
+        raise ConfigError(
+            "nothing to submit", hint="usage: wattwise submit job.yaml | submit [OPTIONS] -- CMD"
+        )
+    flags = {
+        "cpus": cpus,
+        "gpus": gpus,
+        "deadline": deadline,
+        "slack": slack,
+        "runtime": runtime,
+        "name": name,
+        "zone": zone,
+        "node_type": node_type,
+        "shards": shards.split(",") if shards else None,
+        "interruptible": True if interruptible else None,
+    }
+    data.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        job_id = EngineClient().submit(data)
+    except SpecError as err:
+        raise SpecError(f"{source}: {err.message}") from None
+    job = EngineClient().get_job(job_id)
+    if as_json:
+        print(json.dumps(job.to_dict()))
+        return
+    print(f"submitted job {job_id} ({job.name}); latest start {_when(job.latest_start_s)}")
+
+
+def jobs_command(
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="queued|waiting|running|succeeded|failed|cancelled"),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="how many jobs")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout")] = False,
+) -> None:
+    from wattwise.cli import format as fmt
+    from wattwise.engine.client import EngineClient
+
+    jobs = EngineClient().list_jobs(status, limit)
+    if as_json:
+        print(json.dumps([j.to_dict() for j in jobs]))
+        return
+    if not jobs:
+        print("no jobs" + (f" with status {status}" if status else ""))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None)
+    for col in ("id", "name", "status", "submitted", "start", "tasks", "energy", "CO₂e"):
+        table.add_column(col)
+    for j in jobs:
+        start = j.started_s or j.planned_start_s
+        table.add_row(
+            str(j.id),
+            j.name,
+            j.status,
+            fmt.timestamp(j.submitted_s),
+            fmt.timestamp(start) if start else "-",
+            f"{j.tasks_done}/{j.tasks_total}",
+            _energy(j.energy_j, j.estimated),
+            fmt.grams(j.co2e_g),
+        )
+    Console().print(table)
+
+
+def job_command(
+    job_id: Annotated[int, typer.Argument(help="job id (see `wattwise jobs`)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout")] = False,
+) -> None:
+    from wattwise.cli import format as fmt
+    from wattwise.engine.client import EngineClient
+
+    client = EngineClient()
+    job = client.get_job(job_id)
+    tasks = client.tasks(job_id)
+    if as_json:
+        print(json.dumps({**job.to_dict(), "tasks": [t.to_dict() for t in tasks]}))
+        return
+    spec = job.spec
+    command = spec.get("command") or [spec.get("entry")]
+    lines = [
+        f"job {job.id}  {job.name}  {job.status}",
+        f"  command      {' '.join(str(c) for c in command)}",
+        f"  resources    {spec.get('cpus')} cpus, {spec.get('gpus')} gpus per task, "
+        f"{job.tasks_total} task(s)",
+        f"  submitted    {fmt.timestamp(job.submitted_s)}",
+        f"  deadline     {fmt.timestamp(job.deadline_s)}",
+        f"  latest start {fmt.timestamp(job.latest_start_s)}",
+    ]
+    if job.planned_start_s is not None and job.status == "waiting":
+        lines.append(f"  planned      {fmt.timestamp(job.planned_start_s)}")
+    lines += [
+        f"  started      {fmt.timestamp(job.started_s)}",
+        f"  ended        {fmt.timestamp(job.ended_s)}",
+        f"  energy       {_energy(job.energy_j, job.estimated)}",
+        f"  CO₂e         {fmt.grams(job.co2e_g)}",
+    ]
+    if job.run_id is not None:
+        lines.append(f"  run          {job.run_id} (`wattwise show {job.run_id}`)")
+    if job.error:
+        lines.append(f"  note         {job.error}")
+    print("\n".join(lines))
+    for t in tasks:
+        took = (t.ended_s - t.started_s) if t.ended_s and t.started_s else None
+        print(
+            f"  task shard {t.shard} try {t.attempt} on {t.node_name or t.node_id[:12]}: "
+            f"{t.status}, {fmt.seconds(took)}, {fmt.energy(t.energy_j)}"
+            + (f" ({t.error})" if t.error else "")
+        )
+
+
+def cancel_command(job_id: Annotated[int, typer.Argument(help="job id")]) -> None:
+    from wattwise.engine.client import EngineClient
+
+    job = EngineClient().cancel(job_id)
+    if job.status == "cancelled":
+        print(f"cancelled job {job_id}")
+    else:
+        print(f"job {job_id} is running; the head will stop it (SIGTERM, then SIGKILL)")
+
+
+def _energy(j: float | None, estimated: bool | None) -> str:
+    from wattwise.cli import format as fmt
+
+    if j is None:
+        return "-"
+    return f"{fmt.energy(j)} ({fmt.how(bool(estimated))})"
+
+
+def _when(epoch_s: float) -> str:
+    from wattwise.cli import format as fmt
+
+    return "now" if epoch_s <= time.time() + 1 else fmt.timestamp(epoch_s) + " UTC"
