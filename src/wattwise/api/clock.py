@@ -24,6 +24,10 @@ class Clock:
         if self.origin_s is None:
             self.origin_s = self._wall0
 
+    def restart(self) -> None:
+        """Start counting from now again (e.g. after a slow start-up): ``now_s()`` = origin."""
+        self._wall0 = time.time()
+
     def now_s(self) -> float:
         assert self.origin_s is not None
         return self.origin_s + (time.time() - self._wall0) * self.speed
@@ -32,6 +36,11 @@ class Clock:
         """The simulated instant of a wall-clock instant. Units: epoch s."""
         assert self.origin_s is not None
         return self.origin_s + (wall_s - self._wall0) * self.speed
+
+    def to_wall_s(self, sim_s: float) -> float:
+        """The wall-clock instant of a simulated one (inverse of ``to_sim_s``). Units: epoch s."""
+        assert self.origin_s is not None
+        return self._wall0 + (sim_s - self.origin_s) / self.speed
 
     def wall_seconds(self, sim_seconds: float) -> float:
         """How many wall seconds a simulated span takes. Units: s."""

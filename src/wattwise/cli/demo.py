@@ -286,6 +286,19 @@ class DemoLoop:
     def pending(self) -> int:
         return sum(j.status in {"queued", "waiting", "running"} for j in self.board.all())
 
+    def submit(self, t: Template) -> None:
+        from wattwise.api.models import JobSubmit
+
+        kind: Any = t.kind
+        spec = JobSubmit(name=t.name, command=_job_command(t), deadline_h=t.deadline_h, kind=kind)
+        self.plan(self.board.add(spec), t)
+
+    def jobs(self) -> list[JobOut]:
+        return self.board.all()
+
+    def close(self) -> None:
+        """Nothing to release: every job has been stopped or finished."""
+
     def _stop(self, r: Running) -> None:
         try:
             os.killpg(r.proc.pid, signal.SIGTERM)
@@ -307,6 +320,113 @@ class DemoLoop:
         for job in self.board.all():
             if job.status in {"queued", "waiting"}:
                 self.board.update(job.id, status="cancelled", detail=why)
+
+
+class EngineLoop:
+    """The same queue on the engine: a local Ray instance, its carbon-aware policy, the
+    job queue in the store. The engine works in wall time; the grid is compressed into
+    it (:mod:`wattwise.api.replay`) and its jobs are mapped back for the dashboard."""
+
+    def __init__(self, grid: GridView, clock: Clock, *, slots: int, wall_end_s: float) -> None:
+        from wattwise.api.jobs import EngineJobs
+        from wattwise.api.replay import ReplayJobs, ReplayProvider, replay_forecast
+        from wattwise.engine.client import EngineClient
+        from wattwise.engine.head import Engine, EngineConfig
+        from wattwise.engine.policy import CarbonAwarePolicy
+
+        self.grid, self.clock, self.wall_end_s = grid, clock, wall_end_s
+        provider = ReplayProvider(grid, clock)
+        policy = CarbonAwarePolicy(forecast=replay_forecast(grid, clock), step_s=900 / clock.speed)
+        self.engine = Engine(
+            EngineConfig(num_cpus=slots, policy=policy, carbon=lambda zone: provider)
+        )
+        self.client = EngineClient()
+        self.engine_jobs = EngineJobs()
+        self.backend = ReplayJobs(self.engine_jobs, clock)
+        self.templates: dict[str, Template] = {}
+        self.reported: set[str] = set()
+
+    def start(self) -> None:
+        """Start Ray and the head (seconds); raises if Ray cannot start."""
+        self.engine.start()
+
+    def submit(self, t: Template) -> None:
+        now = time.time()
+        # The demo must end on time: cap every deadline at its last wall second.
+        slack = min(t.deadline_h * HOUR_S / self.clock.speed, self.wall_end_s - now)
+        spec: dict[str, Any] = {
+            "name": t.name,
+            "command": _job_command(t),
+            "cpus": 1,
+            "runtime": f"{t.expected_wall_s:g}s",
+            "env": {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
+            "cwd": str(REPO),
+            "grace": "3s",
+        }
+        if slack > 2 * t.expected_wall_s:
+            spec["deadline"] = f"{slack - t.expected_wall_s:.1f}s"
+        job_id = str(self.client.submit(spec))
+        self.templates[job_id] = t
+        self.backend.runtime_s[job_id] = t.expected_wall_s
+        self.backend.extra[job_id] = {"kind": t.kind}
+
+    def _annotate(self, job: JobOut) -> JobOut:
+        """Add the baseline carbon and the job's result line once it has finished."""
+        from wattwise.config import home
+
+        extra = self.backend.extra.setdefault(job.id, {})
+        if job.energy_j is not None and job.started_s and job.ended_s:
+            sim_run_s = max(job.ended_s - job.started_s, 1.0)
+            mean = self.grid.mean_intensity(job.submitted_s, job.submitted_s + sim_run_s)
+            if mean is not None:
+                extra["baseline_co2e_g"] = job.energy_j / 3.6e6 * mean
+        logs = sorted((home() / "logs").glob(f"job-{job.id}-try*.log"))
+        lines = logs[-1].read_text(errors="replace").strip().splitlines() if logs else []
+        chosen = [ln for ln in lines if ln.startswith("chose ")]
+        result = (chosen or lines or [""])[-1][:160]
+        if job.detail and job.status != "done":
+            result = f"{job.detail[:80]} {result}".strip()
+        extra["detail"] = result
+        return self.backend.get_job(job.id)
+
+    def step(self) -> list[JobOut]:
+        self.engine.tick()
+        finished = []
+        items, _ = self.backend.list_jobs(1000, 0, None)
+        for job in items:
+            if job.status in {"done", "failed", "cancelled"} and job.id not in self.reported:
+                self.reported.add(job.id)
+                finished.append(self._annotate(job))
+        return sorted(finished, key=lambda j: int(j.id))
+
+    def pending(self) -> int:
+        items, _ = self.backend.list_jobs(1000, 0, None)
+        return sum(j.status in {"queued", "waiting", "running"} for j in items)
+
+    def jobs(self) -> list[JobOut]:
+        items, _ = self.backend.list_jobs(1000, 0, None)
+        return list(reversed(items))
+
+    def stop_all(self, why: str) -> None:
+        """Cancel everything not finished and let the head stop running tasks (grace 3 s)."""
+        from wattwise.errors import WattwiseError
+
+        for job in self.jobs():
+            if job.status in {"queued", "waiting", "running"}:
+                with contextlib.suppress(WattwiseError):
+                    self.client.cancel(int(job.id))
+                self.backend.extra.setdefault(job.id, {})["detail"] = why
+        deadline = time.time() + 15
+        while self.pending() and time.time() < deadline:
+            self.engine.tick()
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.engine.shutdown()
+        from wattwise.engine import ray_backend
+
+        with contextlib.suppress(Exception):  # Ray may already be down after Ctrl-C
+            ray_backend.import_ray().shutdown()
 
 
 # -- printing --------------------------------------------------------------------------------
@@ -377,6 +497,10 @@ def demo(
     serve: Annotated[
         bool, typer.Option("--serve", help="keep serving the dashboard until Ctrl-C")
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="ray: the engine on local Ray; local: plain subprocesses"),
+    ] = "ray",
 ) -> None:
     """Run the whole loop: replayed grid, dashboard, a queue of real AI jobs, savings table."""
     from importlib.resources import files
@@ -385,13 +509,14 @@ def demo(
     from wattwise.api.clock import Clock
     from wattwise.api.grid_view import GridView
     from wattwise.api.jobs import JobBoard
-    from wattwise.api.models import JobSubmit
     from wattwise.api.server import serve_in_thread
     from wattwise.config import home
     from wattwise.errors import ConfigError
     from wattwise.grid import load_intensity
     from wattwise.store import RunStore
 
+    if engine not in ("ray", "local"):
+        raise ConfigError(f"--engine must be ray or local, not {engine!r}")
     try:
         origin = datetime.fromisoformat(start).replace(tzinfo=UTC).timestamp()
     except ValueError:
@@ -405,27 +530,37 @@ def demo(
         )
     clock = Clock(origin_s=origin, speed=speed)
     grid = GridView(clock, f"Electricity Maps US-CAL-CISO 2022 (LCA), {TRACE_FILE}", trace=trace)
-    board = JobBoard(now_s=clock.now_s)
     store = RunStore()
     wall_end = time.time() + duration
-    logs = home() / "demo-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    loop = DemoLoop(board, grid, clock, store, slots=slots, wall_end_s=wall_end, logs=logs)
-    submitted_by_api = Template("submitted job", "other", (), 10, 12)
-    board.on_submit = lambda job: loop.plan(job, submitted_by_api)
-
-    app = create_app(jobs=board, grid=grid)
-    server = serve_in_thread(app, "127.0.0.1", port)
-    port = server.port
-    typer.echo(f"dashboard: http://127.0.0.1:{port}/   (API docs: /docs, metrics: /metrics)")
     typer.echo(
         f"grid: California 2022 carbon trace replayed from {_fmt(origin)} UTC, "
         f"1 s = {speed / 60:g} min; store: {store.url}"
     )
-    typer.echo(
-        "engine: jobs run as local metered subprocesses, at most "
-        f"{slots} at once (the Ray engine is not wired into the demo yet)"
-    )
+    runner: DemoLoop | EngineLoop | None = None
+    if engine == "ray":
+        typer.echo("engine: starting a local Ray instance ...")
+        try:
+            runner = EngineLoop(grid, clock, slots=slots, wall_end_s=wall_end)
+            runner.start()
+            typer.echo(f"engine: Ray, {slots} CPUs, carbon-aware policy on the replayed forecast")
+        except Exception as err:  # Ray failing to start must not end the demo
+            typer.echo(f"engine: Ray did not start ({_first_line(err)}); using local subprocesses")
+            runner = None
+    clock.restart()  # the replay starts now, whatever Ray's start-up took
+    if runner is None:
+        board = JobBoard(now_s=clock.now_s)
+        logs = home() / "demo-logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        local = DemoLoop(board, grid, clock, store, slots=slots, wall_end_s=wall_end, logs=logs)
+        submitted_by_api = Template("submitted job", "other", (), 10, 12)
+        board.on_submit = lambda job: local.plan(job, submitted_by_api)
+        runner = local
+        typer.echo(f"engine: local metered subprocesses, at most {slots} at once (no Ray)")
+    backend: Any = runner.backend if isinstance(runner, EngineLoop) else runner.board
+    nodes_info = runner.engine_jobs.nodes if isinstance(runner, EngineLoop) else None
+    app = create_app(jobs=backend, grid=grid, nodes_info=nodes_info)
+    server = serve_in_thread(app, "127.0.0.1", port)
+    typer.echo(f"dashboard: http://127.0.0.1:{server.port}/   (API docs: /docs, metrics: /metrics)")
     queue = [t for t in TEMPLATES if t.needs is None or (REPO / t.needs).exists()]
     skipped = [t.name for t in TEMPLATES if t not in queue]
     if skipped:
@@ -436,39 +571,45 @@ def demo(
     try:
         for i, t in enumerate(plan):
             if i:  # arrivals 20 grid minutes apart
-                time.sleep(min(1200.0 / speed, 2.0))
-            kind: Any = t.kind
-            spec = JobSubmit(
-                name=t.name, command=_job_command(t), deadline_h=t.deadline_h, kind=kind
-            )
-            job = board.add(spec)
-            loop.plan(job, t)
-            for done in loop.step():
-                typer.echo(_row(done))
-        while loop.pending() and time.time() < wall_end:
-            for done in loop.step():
-                typer.echo(_row(done))
-            time.sleep(0.2)
-        if loop.pending():
-            loop.stop_all(f"demo ended after {duration:g} s")
-            for job in board.all():
-                if job.status == "cancelled":
-                    typer.echo(_row(job))
-        typer.echo(_totals(board.all()))
-        _write_result(board.all(), grid, speed)
+                _advance(runner, min(1200.0 / speed, 2.0))
+            runner.submit(t)
+        while runner.pending() and time.time() < wall_end:
+            _advance(runner, 0.2)
+        if runner.pending():
+            runner.stop_all(f"demo ended after {duration:g} s")
+            _advance(runner, 0.0)
+        typer.echo(_totals(runner.jobs()))
+        _write_result(runner.jobs(), grid, speed)
         if serve:
-            typer.echo(f"serving http://127.0.0.1:{port}/ until Ctrl-C")
+            typer.echo(f"serving http://127.0.0.1:{server.port}/ until Ctrl-C")
             while server.thread.is_alive():
                 time.sleep(0.5)
     except KeyboardInterrupt:
         interrupted = True
-        loop.stop_all("stopped by Ctrl-C")
+        runner.stop_all("stopped by Ctrl-C")
         typer.echo("\nstopped: running jobs terminated, their runs stored as interrupted")
-        typer.echo(_totals(board.all()))
+        typer.echo(_totals(runner.jobs()))
     finally:
         server.stop()
+        runner.close()
     if interrupted:
         raise typer.Exit(130)
+
+
+def _advance(runner: DemoLoop | EngineLoop, seconds: float) -> None:
+    """Step the runner for ``seconds``, printing a row for each job that finishes."""
+    end = time.time() + seconds
+    while True:
+        for done in runner.step():
+            typer.echo(_row(done))
+        if time.time() >= end:
+            return
+        time.sleep(min(0.1, max(0.0, end - time.time())))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:200]
 
 
 def _write_result(jobs: list[JobOut], grid: GridView, speed: float) -> None:
