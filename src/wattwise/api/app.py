@@ -55,6 +55,7 @@ def create_app(
     ``jobs`` is where jobs come from (see :class:`wattwise.api.jobs.JobBackend`); the
     default is the engine's client over the store's job queue (a head started by
     ``wattwise serve`` runs them; without one they wait ``queued``). With
+    ``grid`` defaults to the user's configured grid on the real clock. With
     ``monitor_power`` a thread samples this machine's energy sources every
     ``power_interval_s`` for the live power chart and ``/metrics``. ``token`` defaults
     to the one in ``$WATTWISE_HOME/api_token`` (created on first start, mode 0600).
@@ -63,6 +64,8 @@ def create_app(
 
     home = home or default_home()
     store = RunStore(store_url)
+    if grid is None:
+        grid = GridView.from_config()
     if jobs is None:
         engine_jobs = EngineJobs(store_url)
         jobs, nodes_info = engine_jobs, nodes_info or engine_jobs.nodes

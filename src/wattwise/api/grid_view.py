@@ -32,6 +32,18 @@ class GridView:
     provider: IntensityProvider | None = None
     horizon_h: int = 24
     _forecasts: npt.NDArray[np.float64] | None = field(init=False, default=None)
+    _provider_forecasts: dict[tuple[int, int], TimeSeries] = field(init=False, default_factory=dict)
+
+    @classmethod
+    def from_config(cls) -> GridView:
+        """The user's grid (``config.toml``: ``carbon_file`` replayed by time of year, or
+        ``zone``; default the world average) on the real clock."""
+        from wattwise.config import load_config
+        from wattwise.grid import resolve_provider
+
+        config = load_config()
+        provider = resolve_provider(zone=config.zone, carbon_file=config.carbon_file, replay=True)
+        return cls(Clock(), provider.describe(), provider=provider)
 
     def __post_init__(self) -> None:
         if self.trace is not None:
@@ -109,13 +121,21 @@ class GridView:
             out.forecast_times_s = [times[k] for k in keep]
             out.forecast_values = [values[k] for k in keep]
         elif self.provider is not None:
+            from wattwise.grid.provider import forecast_series
+
             try:
-                series = self.provider.series(now - back_h * HOUR_S, now + ahead_h * HOUR_S)
+                past = self.provider.series(now - back_h * HOUR_S, now)
+                key = (int(now // HOUR_S), int(ahead_h))
+                if key not in self._provider_forecasts:  # one forecast per hour is enough
+                    self._provider_forecasts = {key: forecast_series(self.provider, now, key[1])[0]}
+                ahead = self._provider_forecasts[key]
             except WattwiseError as err:
                 out.source += f" ({err})"
                 return out
-            out.times_s = [float(x) for x in series.times_s]
-            out.values = [float(x) for x in series.values]
+            out.times_s = [float(x) for x in past.times_s]
+            out.values = [float(x) for x in past.values]
+            out.forecast_times_s = [float(x) for x in ahead.times_s]
+            out.forecast_values = [float(x) for x in ahead.values]
         else:
             return out
         out.available = True
