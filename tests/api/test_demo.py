@@ -86,7 +86,7 @@ def test_ctrl_c_stops_the_engine_and_its_jobs(wattwise_home: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, stderr
-    assert "stopped: running jobs terminated" in stdout
+    assert "stopped: queued jobs cancelled, running ones terminated" in stdout
     assert "Traceback" not in stderr
     statuses = {j.status for j in JobStore().list_jobs(limit=None)}
     assert statuses <= {"succeeded", "cancelled"} and "cancelled" in statuses

@@ -587,7 +587,7 @@ def demo(
     except KeyboardInterrupt:
         interrupted = True
         runner.stop_all("stopped by Ctrl-C")
-        typer.echo("\nstopped: running jobs terminated, their runs stored as interrupted")
+        typer.echo("\nstopped: queued jobs cancelled, running ones terminated")
         typer.echo(_totals(runner.jobs()))
     finally:
         server.stop()
