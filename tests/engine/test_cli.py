@@ -80,8 +80,9 @@ def _cli(home: Path, *args: str) -> str:
         env=env,
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    assert out.returncode == 0, out.stderr
     return out.stdout
 
 

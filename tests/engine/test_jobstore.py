@@ -89,3 +89,23 @@ def test_many_clients_submitting_at_once_lose_nothing(tmp_path: Path) -> None:
         t.join()
     assert len(set(ids)) == 200
     assert JobStore(url).count_jobs("queued") == 200
+
+
+def _client_process(url: str, n: int) -> None:
+    store = JobStore(url)
+    for _ in range(n):
+        _submit(store)
+
+
+def test_many_processes_on_a_fresh_store_lose_nothing(tmp_path: Path) -> None:
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"  # not created yet: they race to create it
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_client_process, args=(url, 20)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert JobStore(url).count_jobs("queued") == 80

@@ -408,11 +408,7 @@ class Engine:
                 self._jobs.pop(job.record.id, None)
                 continue
             task_id = ids.pop(0)
-            short = (
-                job.spec.runtime_s is not None
-                and job.spec.runtime_s <= self.config.batch_runtime_s
-                and job.spec.gpus == 0
-            )
+            short = self._short(job.spec)
             key = (node, short)
             if not short:
                 key = (f"{node}/{task_id}", False)
@@ -422,6 +418,14 @@ class Engine:
             for i in range(0, len(members), self.config.batch_max):
                 self._submit(node, members[i : i + self.config.batch_max])
         return True
+
+    def _short(self, spec: JobSpec) -> bool:
+        """May share a Ray task with other jobs: declared short and CPU-only."""
+        return (
+            spec.runtime_s is not None
+            and spec.runtime_s <= self.config.batch_runtime_s
+            and spec.gpus == 0
+        )
 
     def _item(self, job: _Job, shard: int, task_id: int) -> TaskItem:
         spec, job_id = job.spec, job.record.id
@@ -451,6 +455,7 @@ class Engine:
             log_path=str(self.home / "logs" / f"job-{job_id}{suffix}-try{job.attempt}.log"),
             checkpoint_dir=checkpoint,
             grace_s=spec.grace_s,
+            die_with_worker=not self._short(spec),
         )
 
     def _submit(self, node: str, members: list[tuple[_Job, int, int]]) -> None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -27,8 +27,11 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
+    bindparam,
     func,
+    insert,
     select,
     update,
 )
@@ -230,6 +233,32 @@ class JobCompletion:
     meta: dict[str, Any] | None = None
 
 
+def _run_values(c: JobCompletion, name: str) -> dict[str, Any]:
+    """Column values of the run that records a finished job's energy."""
+    m = c.measurement
+    assert m is not None
+    return {
+        "name": name,
+        "kind": "job",
+        "command": c.command,
+        "status": "completed" if c.status == "succeeded" else "failed",
+        "exit_code": c.exit_code,
+        "host": c.host,
+        "pid": 0,
+        "started_s": m.start_s,
+        "ended_s": m.end_s,
+        "duration_s": m.duration_s,
+        "energy_j": m.energy_j,
+        "avg_power_w": m.avg_power_w,
+        "peak_power_w": m.peak_power_w,
+        "co2e_g": m.co2e_g,
+        "intensity_source": m.intensity_source,
+        "estimated": m.estimated,
+        "cpus": c.cpus,
+        "meta": {"job_id": c.job_id, **(c.meta or {})},
+    }
+
+
 class JobNotFoundError(StoreError):
     """No job has this id."""
 
@@ -288,8 +317,17 @@ class JobStore:
     def __init__(self, url: str | None = None) -> None:
         from wattwise.store.runs import RunStore
 
-        # RunStore resolves the URL (env, config, default) and creates all tables.
-        self.runs = RunStore(url)
+        # RunStore resolves the URL (env, config, default) and creates all tables. Two
+        # processes opening a brand-new SQLite file at once can both try CREATE TABLE;
+        # the loser sees "already exists" and simply opens it again.
+        for attempt in range(3):
+            try:
+                self.runs = RunStore(url)
+                break
+            except StoreError as err:
+                if "already exists" not in str(err) or attempt == 2:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         self.url = self.runs.url
         self._engine = self.runs.engine
 
@@ -419,69 +457,109 @@ class JobStore:
                 )
 
     def start_tasks(self, tasks: Sequence[NewTask], head_id: str) -> dict[int, list[int]]:
-        """Insert task attempts and mark their jobs ``running``.
+        """Insert task attempts and mark their jobs ``running`` (bulk statements).
 
         Skips jobs a client cancelled meanwhile. Returns task ids per job started.
         """
+        if not tasks:
+            return {}
         now = time.time()
         by_job: dict[int, list[NewTask]] = {}
         for t in tasks:
             by_job.setdefault(t.job_id, []).append(t)
-        started: dict[int, list[int]] = {}
         with self._session() as session:
-            for job_id, job_tasks in by_job.items():
-                job = session.get(JobRow, job_id)
-                if (
-                    job is None
-                    or job.cancel_requested
-                    or job.status not in ("queued", "waiting", "running")
-                ):
-                    continue
-                job.status = "running"
-                job.attempts = max(job.attempts, *(t.attempt for t in job_tasks))
-                job.started_s = job.started_s if job.started_s is not None else now
-                rows = [
-                    TaskRow(
-                        job_id=job_id,
-                        shard=t.shard,
-                        attempt=t.attempt,
-                        node_id=t.node_id,
-                        node_name=t.node_name,
-                        head_id=head_id,
-                        status="running",
-                        dispatched_s=now,
-                        detail={},
-                    )
-                    for t in job_tasks
-                ]
-                session.add_all(rows)
-                session.flush()
-                started[job_id] = [r.id for r in rows]
+            rows = session.execute(
+                select(JobRow.id, JobRow.attempts, JobRow.started_s).where(
+                    JobRow.id.in_(list(by_job)),
+                    JobRow.cancel_requested.is_(False),
+                    JobRow.status.in_(("queued", "waiting", "running")),
+                )
+            ).all()
+            if not rows:
+                return {}
+            session.execute(
+                update(JobRow),
+                [
+                    {
+                        "id": job_id,
+                        "status": "running",
+                        "attempts": max(attempts, *(t.attempt for t in by_job[job_id])),
+                        "started_s": started_s if started_s is not None else now,
+                    }
+                    for job_id, attempts, started_s in rows
+                ],
+            )
+            chosen = [t for job_id, _, _ in rows for t in by_job[job_id]]
+            ids = session.scalars(
+                insert(TaskRow).returning(TaskRow.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "job_id": t.job_id,
+                        "shard": t.shard,
+                        "attempt": t.attempt,
+                        "node_id": t.node_id,
+                        "node_name": t.node_name,
+                        "head_id": head_id,
+                        "status": "running",
+                        "dispatched_s": now,
+                        "detail": {},
+                    }
+                    for t in chosen
+                ],
+            ).all()
+        started: dict[int, list[int]] = {}
+        for t, task_id in zip(chosen, ids, strict=True):
+            started.setdefault(t.job_id, []).append(int(task_id))
         return started
 
     def finish_tasks(self, outcomes: Sequence[TaskOutcome]) -> None:
-        """Record how task attempts ended (one transaction)."""
+        """Record how task attempts ended (bulk statements, one transaction)."""
         if not outcomes:
             return
+        bad = [o.status for o in outcomes if o.status not in TASK_STATUSES]
+        if bad:
+            raise StoreError(f"unknown task status {bad[0]!r}")
+        now = time.time()
         with self._session() as session:
-            for o in outcomes:
-                if o.status not in TASK_STATUSES:
-                    raise StoreError(f"unknown task status {o.status!r}")
-                row = session.get(TaskRow, o.task_id)
-                if row is None:
-                    continue
-                row.status = o.status
-                row.started_s = o.started_s
-                row.ended_s = o.ended_s if o.ended_s is not None else time.time()
-                row.exit_code = o.exit_code
-                row.energy_j = o.energy_j
-                row.co2e_g = o.co2e_g
-                row.error = o.error
-                row.detail = o.detail or {}
+            job_of = dict(
+                session.execute(
+                    select(TaskRow.id, TaskRow.job_id).where(
+                        TaskRow.id.in_([o.task_id for o in outcomes])
+                    )
+                ).all()
+            )
+            known = [o for o in outcomes if o.task_id in job_of]
+            if not known:
+                return
+            session.execute(
+                update(TaskRow),
+                [
+                    {
+                        "id": o.task_id,
+                        "status": o.status,
+                        "started_s": o.started_s,
+                        "ended_s": o.ended_s if o.ended_s is not None else now,
+                        "exit_code": o.exit_code,
+                        "energy_j": o.energy_j,
+                        "co2e_g": o.co2e_g,
+                        "error": o.error,
+                        "detail": o.detail or {},
+                    }
+                    for o in known
+                ],
+            )
+            done: dict[int, int] = {}
+            for o in known:
                 if o.status == "succeeded":
-                    job = session.get(JobRow, row.job_id)
-                    if job is not None:
-                        job.tasks_done = job.tasks_done + 1
+                    done[job_of[o.task_id]] = done.get(job_of[o.task_id], 0) + 1
+            if done:
+                table = cast(Table, JobRow.__table__)
+                session.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("job"))
+                    .values(tasks_done=table.c.tasks_done + bindparam("n")),
+                    [{"job": job_id, "n": n} for job_id, n in done.items()],
+                )
 
     def requeue(self, job_id: int, *, exclude_node: str | None = None, error: str) -> bool:
         """Put a running job back in the queue (its node died or its head restarted)."""
@@ -530,64 +608,80 @@ class JobStore:
             )
 
     def complete_jobs(self, completions: Sequence[JobCompletion]) -> dict[int, int | None]:
-        """Close jobs and store each one's energy as a run (one transaction for all).
+        """Close jobs and store each one's energy as a run (bulk, one transaction).
 
         Returns the run id per job (``None`` where nothing was measured).
         """
+        for c in completions:
+            if c.status not in TERMINAL:
+                raise StoreError(f"complete_jobs needs a final status, got {c.status!r}")
+        if not completions:
+            return {}
         now = time.time()
-        run_ids: dict[int, int | None] = {}
         with self._session() as session:
-            for c in completions:
-                if c.status not in TERMINAL:
-                    raise StoreError(f"complete_jobs needs a final status, got {c.status!r}")
-                job = session.get(JobRow, c.job_id)
-                if job is None or job.status in TERMINAL:
-                    continue
-                run_id = None
+            open_jobs = dict(
+                session.execute(
+                    select(JobRow.id, JobRow.name).where(
+                        JobRow.id.in_([c.job_id for c in completions]),
+                        JobRow.status.notin_(TERMINAL),
+                    )
+                ).all()
+            )
+            todo = [c for c in completions if c.job_id in open_jobs]
+            measured = [c for c in todo if c.measurement is not None]
+            run_ids = (
+                session.scalars(
+                    insert(RunRow).returning(RunRow.id, sort_by_parameter_order=True),
+                    [_run_values(c, open_jobs[c.job_id]) for c in measured],
+                ).all()
+                if measured
+                else []
+            )
+            run_of: dict[int, int | None] = {c.job_id: None for c in todo}
+            devices: list[dict[str, Any]] = []
+            samples: list[dict[str, Any]] = []
+            for c, run_id in zip(measured, run_ids, strict=True):
+                assert c.measurement is not None
+                run_of[c.job_id] = int(run_id)
+                devices += [
+                    {
+                        "run_id": run_id,
+                        "name": d.name,
+                        "kind": d.kind,
+                        "source": d.source,
+                        "estimated": d.estimated,
+                        "in_total": d.in_total,
+                        "energy_j": d.energy_j,
+                    }
+                    for d in c.measurement.devices
+                ]
+                samples += [
+                    {"run_id": run_id, "t_s": p.t_s, "power_w": p.power_w}
+                    for p in c.measurement.timeline
+                ]
+            if devices:
+                session.execute(insert(DeviceRow), devices)
+            if samples:
+                session.execute(insert(SampleRow), samples)
+            updates = []
+            for c in todo:
                 m = c.measurement
-                if m is not None:
-                    run = RunRow(
-                        name=job.name,
-                        kind="job",
-                        command=c.command,
-                        status="completed" if c.status == "succeeded" else "failed",
-                        exit_code=c.exit_code,
-                        host=c.host,
-                        pid=0,
-                        started_s=m.start_s,
-                        ended_s=m.end_s,
-                        duration_s=m.duration_s,
-                        energy_j=m.energy_j,
-                        avg_power_w=m.avg_power_w,
-                        peak_power_w=m.peak_power_w,
-                        co2e_g=m.co2e_g,
-                        intensity_source=m.intensity_source,
-                        estimated=m.estimated,
-                        cpus=c.cpus,
-                        meta={"job_id": c.job_id, **(c.meta or {})},
-                        devices=[
-                            DeviceRow(
-                                name=d.name,
-                                kind=d.kind,
-                                source=d.source,
-                                estimated=d.estimated,
-                                in_total=d.in_total,
-                                energy_j=d.energy_j,
-                            )
-                            for d in m.devices
-                        ],
-                    )
-                    session.add(run)
-                    session.flush()
-                    run_id = run.id
-                    session.add_all(
-                        SampleRow(run_id=run.id, t_s=p.t_s, power_w=p.power_w) for p in m.timeline
-                    )
-                    job.energy_j, job.co2e_g, job.estimated = m.energy_j, m.co2e_g, m.estimated
-                job.status, job.ended_s, job.run_id = c.status, now, run_id
-                job.exit_code, job.error = c.exit_code, c.error
-                run_ids[c.job_id] = run_id
-        return run_ids
+                updates.append(
+                    {
+                        "id": c.job_id,
+                        "status": c.status,
+                        "ended_s": now,
+                        "run_id": run_of[c.job_id],
+                        "exit_code": c.exit_code,
+                        "error": c.error,
+                        "energy_j": m.energy_j if m is not None else None,
+                        "co2e_g": m.co2e_g if m is not None else None,
+                        "estimated": m.estimated if m is not None else None,
+                    }
+                )
+            if updates:
+                session.execute(update(JobRow), updates)
+        return run_of
 
     def note(self, job_id: int, message: str) -> None:
         """Say why a job is still waiting (shown by ``wattwise job``)."""
