@@ -150,7 +150,14 @@ def _api_server(engine: Any, host: str, port: int) -> Any:
     except ImportError:
         print("wattwise: note: HTTP API not installed; running the engine only", file=sys.stderr)
         return None
-    app = create_app(engine.store.url, nodes_info=lambda: _nodes_info(engine))
+    jobs = None
+    try:  # the API's adapter onto EngineClient: HTTP submit/cancel go to this store
+        from wattwise.api.jobs import EngineJobs
+
+        jobs = EngineJobs(engine.store.url)
+    except ImportError:
+        pass
+    app = create_app(engine.store.url, jobs=jobs, nodes_info=lambda: _nodes_info(engine))
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     return uvicorn.Server(config)
 

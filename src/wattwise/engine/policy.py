@@ -9,13 +9,17 @@ through the same interface. Units: s (times UTC epoch seconds), cores.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from wattwise.errors import WattwiseError
 from wattwise.units import TimeSeries
+
+log = logging.getLogger("wattwise.engine")
 
 
 @dataclass(frozen=True)
@@ -148,12 +152,18 @@ class CarbonAwarePolicy:
             starts = np.unique(np.append(np.arange(now_s, latest, self.step_s), latest))
             best: tuple[float, float, str | None] | None = None
             for zone in sorted({n.zone for n in fits}, key=lambda z: z or ""):
-                series = self._series(zone, now_s, latest + runtime)
+                try:
+                    series = self._series(zone, now_s, latest + runtime)
+                except WattwiseError as err:
+                    log.warning("no forecast for zone %s: %s", zone, err)
+                    continue
                 mean = _window_means(series, starts, runtime)
                 i = int(np.argmin(mean))
                 if best is None or mean[i] < best[0] - 1e-9:
                     best = (float(mean[i]), float(starts[i]), zone)
-            assert best is not None
+            if best is None:  # no zone has a forecast: run now, anywhere eligible
+                out.append(Placement(job.job_id, now_s, _by_free(fits), "no forecast; started now"))
+                continue
             _, start, zone = best
             chosen = [n for n in fits if n.zone == zone]
             out.append(Placement(job.job_id, start, _by_free(chosen)))

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import numpy as np
+
+from wattwise.engine.policy import AsapPolicy, CarbonAwarePolicy, NodeView, PendingJob
+from wattwise.errors import CoverageError
+from wattwise.units import TimeSeries
+
+NOW = 1_700_000_000.0
+NODES = [
+    NodeView("a", "big-de", 8, 0, 8, 0, node_type="big", zone="DE"),
+    NodeView("b", "small-fr", 2, 0, 1, 0, node_type="small", zone="FR"),
+]
+
+
+def _job(**kw: object) -> PendingJob:
+    fields: dict[str, object] = {
+        "job_id": 1,
+        "cpus": 1.0,
+        "gpus": 0,
+        "n_tasks": 1,
+        "submitted_s": NOW,
+        "latest_start_s": NOW,
+        "runtime_s": 3600.0,
+    }
+    fields.update(kw)
+    return PendingJob(**fields)  # type: ignore[arg-type]
+
+
+def _forecast(zone: str | None, start_s: float, end_s: float) -> TimeSeries:
+    t = np.arange(start_s, end_s + 3600, 3600.0)
+    base = 300.0 if zone == "DE" else 100.0
+    values = np.where(t < start_s + 4 * 3600, base, base / 10)  # clean after 4 h
+    return TimeSeries(t, values, "gCO2e/kWh", 3600.0)
+
+
+def test_asap_respects_constraints_and_prefers_free_nodes() -> None:
+    [p] = AsapPolicy().plan([_job()], NODES, NOW)
+    assert p.start_s == NOW and p.node_ids == ("a", "b")
+    [p] = AsapPolicy().plan([_job(zone="FR")], NODES, NOW)
+    assert p.node_ids == ("b",)
+    [p] = AsapPolicy().plan([_job(cpus=16.0)], NODES, NOW)
+    assert p.node_ids == () and "no live node offers 16 cpus" in p.reason
+    [p] = AsapPolicy().plan([_job(excluded_nodes=("a",), node_type="big")], NODES, NOW)
+    assert p.node_ids == ()
+
+
+def test_carbon_aware_waits_for_the_clean_window_within_the_latest_start() -> None:
+    policy = CarbonAwarePolicy(_forecast, step_s=3600.0)
+    [p] = policy.plan([_job(latest_start_s=NOW + 10 * 3600)], NODES, NOW)
+    assert p.node_ids == ("b",)  # FR is cleaner
+    assert p.start_s == NOW + 4 * 3600
+    [p] = policy.plan([_job(latest_start_s=NOW + 2 * 3600)], NODES, NOW)
+    assert NOW <= p.start_s <= NOW + 2 * 3600  # never past the latest safe start
+
+
+def test_carbon_aware_without_a_forecast_starts_now() -> None:
+    def broken(zone: str | None, start_s: float, end_s: float) -> TimeSeries:
+        raise CoverageError("trace ends before now")
+
+    [p] = CarbonAwarePolicy(broken).plan([_job(latest_start_s=NOW + 3600)], NODES, NOW)
+    assert p.start_s == NOW and p.node_ids
