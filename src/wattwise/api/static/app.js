@@ -56,9 +56,12 @@ function frame(svg, x0, x1, y0, y1, m) {
   const sy = v => H - m.b - (H - m.t - m.b) * (y1 > y0 ? (v - y0) / (y1 - y0) : 0);
   svg.appendChild(el("line", { x1: m.l, y1: H - m.b, x2: W - m.r, y2: H - m.b, class: "axis" }));
   svg.appendChild(el("line", { x1: m.l, y1: m.t, x2: m.l, y2: H - m.b, class: "axis" }));
+  // Enough decimals that the five tick labels differ.
+  const span = Math.abs(y1 - y0) || 1;
+  const digits = span >= 40 ? 0 : Math.min(4, Math.max(1, Math.ceil(-Math.log10(span / 4)) + 1));
   for (let i = 0; i <= 4; i++) {
     const v = y0 + (y1 - y0) * i / 4;
-    svg.appendChild(el("text", { x: m.l - 4, y: sy(v) + 3, "text-anchor": "end" }, v >= 100 ? v.toFixed(0) : v.toFixed(1)));
+    svg.appendChild(el("text", { x: m.l - 4, y: sy(v) + 3, "text-anchor": "end" }, v.toFixed(digits)));
   }
   return { sx, sy, W, H, m };
 }
@@ -176,24 +179,39 @@ function drawPareto(report, id) {
   const note = document.getElementById("pareto-note");
   if (!report) { note.textContent = ""; svg.appendChild(el("text", { x: 300, y: 130, "text-anchor": "middle" }, "no optimize report yet (wattwise optimize writes one)")); return; }
   const metric = report.metric && report.metric.name ? report.metric.name : "quality";
-  note.textContent = "(" + (report.workload || id) + ")";
   const pts = (report.candidates || []).filter(c => c.energy_per_item_j != null && c.quality != null && !c.error);
-  if (!pts.length) { svg.appendChild(el("text", { x: 300, y: 130, "text-anchor": "middle" }, "report has no measured candidates")); return; }
-  const xs = pts.map(c => c.energy_per_item_j * 1000), ys = pts.map(c => c.quality);
-  const xlo = Math.min(...xs) * 0.9, xhi = Math.max(...xs) * 1.05;
-  const ylo = Math.min(...ys), yhi = Math.max(...ys), pad = (yhi - ylo) * 0.1 || 0.01;
-  const f = frame(svg, xlo, xhi, ylo - pad, yhi + pad, { l: 46, r: 10, t: 10, b: 20 });
-  xTicks(svg, f, xlo, xhi, v => v.toFixed(2) + " mJ");
-  svg.appendChild(el("text", { x: f.m.l + 4, y: 20 }, metric + " vs energy per item"));
+  if (!pts.length) { note.textContent = ""; svg.appendChild(el("text", { x: 300, y: 130, "text-anchor": "middle" }, "report has no measured candidates")); return; }
+  // Energy per item in the unit that reads best; quality range from the recipes that keep
+  // the budget (and the baseline), so one broken recipe does not flatten the plot.
+  const maxE = Math.max(...pts.map(c => c.energy_per_item_j));
+  const [scale, unit] = maxE < 1e-3 ? [1e6, "µJ"] : maxE < 1 ? [1e3, "mJ"] : [1, "J"];
+  const base = report.baseline ? report.baseline.name : null, chosen = report.chosen ? report.chosen.name : null;
+  const ranged = pts.filter(c => c.meets_budget || c.pareto || c.name === base || c.name === chosen);
+  const ys = (ranged.length ? ranged : pts).map(c => c.quality);
+  const ylo = Math.min(...ys), yhi = Math.max(...ys), pad = (yhi - ylo) * 0.15 || 0.01;
+  const xs = pts.map(c => c.energy_per_item_j * scale);
+  const xlo = 0, xhi = Math.max(...xs) * 1.08;
+  const lo = ylo - pad, hi = yhi + pad;
+  note.textContent = "(" + (report.workload || id) + ": " + metric + " vs energy per item, " + unit + ")";
+  const f = frame(svg, xlo, xhi, lo, hi, { l: 46, r: 10, t: 10, b: 20 });
+  xTicks(svg, f, xlo, xhi, v => v.toPrecision(2) + " " + unit);
+  const yOf = q => f.sy(Math.max(lo, Math.min(hi, q)));
   const front = pts.filter(c => c.pareto).sort((a, b) => a.energy_per_item_j - b.energy_per_item_j);
-  if (front.length > 1) svg.appendChild(el("path", { d: path(front.map(c => [c.energy_per_item_j * 1000, c.quality]), f), fill: "none", stroke: "#3fb950", "stroke-width": 1.2, "stroke-dasharray": "4 3" }));
-  const chosen = report.chosen ? report.chosen.name : null;
+  if (front.length > 1) svg.appendChild(el("path", { d: front.map((c, i) => (i ? "L" : "M") + f.sx(c.energy_per_item_j * scale).toFixed(1) + "," + yOf(c.quality).toFixed(1)).join(""), fill: "none", stroke: "#3fb950", "stroke-width": 1.2, "stroke-dasharray": "4 3" }));
   for (const c of pts) {
+    const x = f.sx(c.energy_per_item_j * scale), y = yOf(c.quality);
     const color = c.name === chosen ? "#d29922" : c.pareto ? "#3fb950" : "#6e7681";
-    const dot = el("circle", { cx: f.sx(c.energy_per_item_j * 1000), cy: f.sy(c.quality), r: c.name === chosen ? 6 : 4, fill: color });
-    dot.appendChild(el("title", {}, `${c.name}: ${c.quality.toFixed(4)} ${metric}, ${(c.energy_per_item_j * 1000).toFixed(3)} mJ/item`));
+    const below = c.quality < lo;
+    const dot = below
+      ? el("path", { d: `M${x - 4},${y - 6}L${x + 4},${y - 6}L${x},${y}Z`, fill: color })
+      : el("circle", { cx: x, cy: y, r: c.name === chosen ? 6 : 4, fill: color });
+    dot.appendChild(el("title", {}, `${c.name}: ${metric} ${c.quality.toFixed(4)}, ${(c.energy_per_item_j * scale).toPrecision(3)} ${unit}/item`));
     svg.appendChild(dot);
-    svg.appendChild(el("text", { x: f.sx(c.energy_per_item_j * 1000) + 6, y: f.sy(c.quality) - 5 }, c.name));
+    if (c.name === chosen || c.name === base) {
+      const label = (c.name === chosen ? "chosen: " : "baseline: ") + c.name;
+      const right = x > f.W * 0.6;
+      svg.appendChild(el("text", { x: right ? x - 8 : x + 8, y: y + (c.name === chosen ? -8 : 14), "text-anchor": right ? "end" : "start", fill: color }, label.slice(0, 48)));
+    }
   }
 }
 
