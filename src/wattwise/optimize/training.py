@@ -42,6 +42,7 @@ class TrainRecipe:
 class TrainingSettings:
     rounds: int = 3
     accumulations: tuple[int, ...] = (2, 4)
+    threads: int | None = None  # intra-op threads for every recipe (None: torch default)
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -153,6 +154,18 @@ def train_within_energy(
     return model, steps, spent
 
 
+def _with_threads(threads: int | None, fn: Callable[..., Any], *args: Any) -> Any:
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return fn(*args)
+    finally:
+        torch.set_num_threads(previous)
+
+
 def optimize_training(
     workload: TrainingWorkload,
     budget: QualityBudget | str | None = None,
@@ -182,7 +195,7 @@ def optimize_training(
                 box: dict[str, Any] = {}
 
                 def run(r: TrainRecipe = r, box: dict[str, Any] = box) -> None:
-                    box["model"], box["steps"] = train(workload, r)
+                    box["model"], box["steps"] = _with_threads(s.threads, train, workload, r)
 
                 try:
                     sample = meas(run)
@@ -263,6 +276,7 @@ def optimize_training(
             "estimated": last.estimated if last else None,
             "devices": list(last.devices) if last else [],
             "rounds": s.rounds,
+            "threads": s.threads,
             "items_per_pass": workload.steps,
             "interleaved": True,
         },
