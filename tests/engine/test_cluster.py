@@ -240,6 +240,34 @@ def test_head_restart_loses_no_job(tmp_path: Path, cluster: dict[str, Any]) -> N
         second.shutdown()
 
 
+def test_cancel_failure_and_entry_points(tmp_path: Path, cluster: dict[str, Any]) -> None:
+    engine, client = _engine(tmp_path, cluster, policy=_Prefer("big-de"))
+    marker = tmp_path / "term.txt"
+    trap = f"trap 'echo term > {marker}; exit 143' TERM; sleep 30 & wait"
+    try:
+        long_job = client.submit({"command": ["sh", "-c", trap], "grace": "5s"})
+        failing = client.submit({"command": ["sh", "-c", "echo boom >&2; exit 3"]})
+        entry = client.submit({"entry": "json:dumps", "args": [[1, 2]], "runtime": "5s"})
+        assert engine.run(
+            until=lambda: (
+                client.get_job(long_job).status == "running"
+                and bool(list((tmp_path / "logs").glob(f"job-{long_job}-*")))
+                and client.get_job(failing).status == "failed"
+            ),
+            timeout_s=60,
+        )
+        time.sleep(0.5)  # let the shell install its trap
+        client.cancel(long_job)
+        assert engine.run(until=_done(client, [long_job, entry]), timeout_s=60)
+        assert client.get_job(long_job).status == "cancelled"
+        assert marker.read_text().strip() == "term"  # SIGTERM reached the job first
+        bad = client.get_job(failing)
+        assert bad.exit_code == 3 and bad.error == "exited with status 3: boom"
+        assert client.get_job(entry).status == "succeeded"
+    finally:
+        engine.shutdown()
+
+
 CHECKPOINTED = """
 import os, pathlib, time
 ckpt = pathlib.Path(os.environ["WATTWISE_CHECKPOINT_DIR"]) / "step"

@@ -127,6 +127,8 @@ class NodeMeter:
         self._by_name = {d.name: d for d in self._devices}
         limits = [s.max_poll_interval_s() for s in self.sources]
         self.interval_s = min([interval_s, *(x for x in limits if x is not None)])
+        if device_use is None and any(d.source == "nvml" for d in self._devices):
+            device_use = _gpu_use()
         self._device_use = device_use
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
@@ -284,3 +286,14 @@ class NodeMeter:
             self._thread.join(timeout=5)
         for source in self.sources:
             source.close()
+
+
+def _gpu_use() -> DeviceUse | None:
+    """NVML per-process GPU use, or ``None`` (GPU energy then goes by CPU share)."""
+    from wattwise.errors import WattwiseError
+    from wattwise.meter.gpu_process import GpuProcessUse
+
+    try:
+        return GpuProcessUse()
+    except WattwiseError:
+        return None
