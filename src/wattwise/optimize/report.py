@@ -155,10 +155,18 @@ def plot_energy_bars(result: OptimizeResult, path: Path, limit: int = 24) -> Pat
     ]
     fig, ax = plt.subplots(figsize=(8, 0.32 * len(pts) + 1.4))
     y = list(range(len(pts)))
-    ax.barh(y, [c.energy_per_item_j * 1e3 for c in pts], color=colors)  # type: ignore[operator]
+    values = [(c.energy_per_item_j or 0.0) * 1e3 for c in pts]
+    ax.barh(y, values, color=colors)
+    for yi, v in zip(y, values, strict=True):
+        ax.text(v, yi, f" {v:.3g}", va="center", fontsize=6)
     ax.set_yticks(y, [_label(c.name) for c in pts], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("energy per item (mJ); green = chosen, black = baseline, grey = misses budget")
+    positive = [v for v in values if v > 0]
+    if positive and max(positive) / min(positive) > 20:
+        ax.set_xscale("log")  # recipes differ by orders of magnitude: keep all visible
+    ax.set_xlabel(
+        "energy per item (mJ); green = chosen, black = baseline, blue = keeps budget, grey = misses"
+    )
     ax.set_title(f"{result.workload}: energy per recipe")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

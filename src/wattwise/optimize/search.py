@@ -45,9 +45,9 @@ ALL_RUNTIMES = (
     "ort-int8-tensor",
     "ort-int8-channel",
 )
-# fp16 autocast and per-tensor int8 are dominated by bf16 / per-channel int8 on a
-# pruned model as on the original; skipping them saves two evaluations per prune.
-_NOT_AFTER_PRUNING = frozenset({"fp16", "torch-int8-tensor"})
+# On a pruned model fp32 is the pruned candidate itself, and fp16 autocast and
+# per-tensor int8 are dominated by bf16 / per-channel int8 as on the original.
+_NOT_AFTER_PRUNING = frozenset({"fp32", "fp16", "torch-int8-tensor"})
 # How many sensitive layers to leave in float, tried in this order until the budget holds.
 SKIP_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
 
