@@ -93,5 +93,7 @@ def test_default_backend_is_the_engine_queue_in_the_store(
         assert c.post(f"/api/v1/jobs/{job['id']}/cancel", headers=auth).status_code == 409
         assert c.get("/api/v1/jobs/99").status_code == 404
         assert c.get("/api/v1/jobs/job-1").status_code == 404
+        two_weeks = c.post("/api/v1/jobs", json={**JOB, "deadline_h": 336}, headers=auth).json()
+        assert two_weeks["deadline_s"] - two_weeks["submitted_s"] == 336 * 3600
         empty = c.post("/api/v1/jobs", json={"name": "x", "command": [""]}, headers=auth)
         assert empty.status_code == 422 and "command" in empty.json()["detail"]

@@ -6,17 +6,32 @@ so a failure reproduces.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
-from tests.api.conftest import AUTH
+from tests.api.conftest import AUTH, TOKEN
+from wattwise.api import create_app
 
 EXAMPLES = 25
 
 
-def test_no_server_errors(app: FastAPI) -> None:
+@pytest.fixture(params=["job-board", "engine-queue"])
+def any_app(
+    request: pytest.FixtureRequest, app: FastAPI, wattwise_home: Path, store_url: str
+) -> FastAPI:
+    """The app over an in-memory job board, and over the engine's queue in the store."""
+    if request.param == "job-board":
+        return app
+    return create_app(store_url, home=wattwise_home, token=TOKEN, monitor_power=False)
+
+
+def test_no_server_errors(any_app: FastAPI) -> None:
+    app = any_app
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     paths = {op.path for op in operations}

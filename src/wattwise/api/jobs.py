@@ -191,7 +191,7 @@ class EngineJobs:
 
         body: dict[str, Any] = {"name": spec.name, "command": spec.command, "cpus": spec.cpus}
         if spec.deadline_h > 0:
-            body["deadline"] = f"{spec.deadline_h * 3600:g}s"
+            body["deadline"] = f"{spec.deadline_h * 3600:.3f}s"  # plain digits: no 1e+06
         try:
             job_id = self.client.submit(body)
         except SpecError as err:
