@@ -102,3 +102,18 @@ def test_stop_at_energy_budget(fake_measure: FakeMeasure) -> None:
     assert steps == 4 and spent == pytest.approx(8.0)
     with pytest.raises(ConfigError):
         train_within_energy(_workload(), TrainRecipe("b"), fixed, budget_j=0)  # type: ignore[arg-type]
+
+
+def test_energy_budget_recipe_stops_early() -> None:
+    from wattwise.optimize import EnergySample
+
+    def fixed(fn: object) -> EnergySample:
+        fn()  # type: ignore[operator]
+        return EnergySample(1.0, 0.01, True, "fake")
+
+    settings = TrainingSettings(rounds=1, energy_budget_j=3.0, accumulations=())
+    recipes = [r for r in default_recipes(_workload(steps=10), settings) if not r.freeze]
+    assert recipes[-1].name == "stop at 3 J"
+    r = optimize_training(_workload(steps=10), "100%", fixed, settings, recipes)
+    stop = next(c for c in r.candidates if c.name == "stop at 3 J")
+    assert stop.items_per_pass == 3  # three 1 J steps, then the budget is spent

@@ -51,6 +51,10 @@ def optimize_command(
         float,
         typer.Option("--window", help="shortest measured window, s (repeats a pass)", min=0.0),
     ] = 0.5,
+    energy_budget: Annotated[
+        float | None,
+        typer.Option("--energy-budget", help="training: also try stopping at this energy, J"),
+    ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
 ) -> None:
     from wattwise.optimize.budget import QualityBudget
@@ -88,7 +92,11 @@ def optimize_command(
 
         rid = None
         result = optimize_training(
-            workload, qb, settings=TrainingSettings(rounds=rounds, progress=not no_progress)
+            workload,
+            qb,
+            settings=TrainingSettings(
+                rounds=rounds, progress=not no_progress, energy_budget_j=energy_budget
+            ),
         )
     paths = write_report(result, out, report_id=rid)
     doc = json.loads(paths.json.read_text())

@@ -29,12 +29,14 @@ class TrainRecipe:
     autocast: str | None = None  # "bf16" | "fp16"
     accumulate: int = 1
     freeze: tuple[str, ...] = ()
+    energy_budget_j: float | None = None  # stop when the meter says this much is spent
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "autocast": self.autocast,
             "accumulate": self.accumulate,
             "freeze": list(self.freeze),
+            "energy_budget_j": self.energy_budget_j,
         }
 
 
@@ -42,6 +44,7 @@ class TrainRecipe:
 class TrainingSettings:
     rounds: int = 3
     accumulations: tuple[int, ...] = (2, 4)
+    energy_budget_j: float | None = None  # adds a recipe that stops at this energy (J)
     threads: int | None = None  # intra-op threads for every recipe (None: torch default)
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +63,9 @@ def default_recipes(workload: TrainingWorkload, settings: TrainingSettings) -> l
         recipes.append(
             TrainRecipe(f"freeze {'+'.join(frozen)} + bf16", autocast="bf16", freeze=frozen)
         )
+    if settings.energy_budget_j is not None:
+        budget = settings.energy_budget_j
+        recipes.append(TrainRecipe(f"stop at {budget:g} J", energy_budget_j=budget))
     return recipes
 
 
@@ -195,7 +201,12 @@ def optimize_training(
                 box: dict[str, Any] = {}
 
                 def run(r: TrainRecipe = r, box: dict[str, Any] = box) -> None:
-                    box["model"], box["steps"] = _with_threads(s.threads, train, workload, r)
+                    if r.energy_budget_j is not None:  # nested meter windows, one per step
+                        box["model"], box["steps"], _ = _with_threads(
+                            s.threads, train_within_energy, workload, r, meas, r.energy_budget_j
+                        )
+                    else:
+                        box["model"], box["steps"] = _with_threads(s.threads, train, workload, r)
 
                 try:
                     sample = meas(run)
