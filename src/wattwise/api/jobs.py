@@ -146,6 +146,12 @@ class EngineJobs:
         spec = rec.spec or {}
         command = spec.get("command") or [spec.get("entry") or ""]
         duration = rec.ended_s - rec.started_s if rec.ended_s and rec.started_s else None
+        runtime_s = spec.get("runtime_s")
+        planned_end = (
+            rec.planned_start_s + float(runtime_s)
+            if rec.planned_start_s is not None and runtime_s
+            else None
+        )
         return JobOut(
             id=str(rec.id),
             name=rec.name,
@@ -157,6 +163,7 @@ class EngineJobs:
             submitted_s=rec.submitted_s,
             deadline_s=rec.deadline_s,
             planned_start_s=rec.planned_start_s,
+            planned_end_s=planned_end,
             started_s=rec.started_s,
             ended_s=rec.ended_s,
             duration_s=duration,

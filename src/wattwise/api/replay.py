@@ -21,7 +21,7 @@ from wattwise.api.jobs import JobBackend
 from wattwise.api.models import JobOut, JobSubmit
 from wattwise.units import TimeSeries
 
-_TIMES = ("submitted_s", "deadline_s", "planned_start_s", "started_s", "ended_s")
+_TIMES = ("submitted_s", "deadline_s", "planned_start_s", "planned_end_s", "started_s", "ended_s")
 
 
 @dataclass
@@ -82,7 +82,7 @@ class ReplayJobs:
         update: dict[str, Any] = {
             k: self.clock.to_sim_s(v) for k in _TIMES if (v := getattr(job, k)) is not None
         }
-        if job.planned_start_s is not None and job.id in self.runtime_s:
+        if job.planned_start_s is not None and job.id in self.runtime_s and not job.planned_end_s:
             update["planned_end_s"] = (
                 update["planned_start_s"] + self.runtime_s[job.id] * self.clock.speed
             )
