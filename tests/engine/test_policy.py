@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from wattwise.engine.policy import AsapPolicy, CarbonAwarePolicy, NodeView, PendingJob
 from wattwise.errors import CoverageError
@@ -60,3 +61,25 @@ def test_carbon_aware_without_a_forecast_starts_now() -> None:
 
     [p] = CarbonAwarePolicy(broken).plan([_job(latest_start_s=NOW + 3600)], NODES, NOW)
     assert p.start_s == NOW and p.node_ids
+
+
+@pytest.mark.parametrize("name", ["lowest-window", "wattwise", "fifo"])
+def test_schedule_policies_plug_into_the_engine(name: str) -> None:
+    from wattwise.engine.schedule_adapter import ScheduleAdapter
+    from wattwise.schedule.policies import POLICIES
+
+    adapter = ScheduleAdapter(POLICIES[name](), _forecast)
+    jobs = [
+        _job(job_id=1, latest_start_s=NOW + 10 * 3600),
+        _job(job_id=2, latest_start_s=NOW, zone="FR"),
+        _job(job_id=3, cpus=64.0),  # fits no node
+    ]
+    plans = {p.job_id: p for p in adapter.plan(jobs, NODES, NOW)}
+    assert set(plans) == {1, 2, 3}
+    assert NOW <= plans[1].start_s <= NOW + 10 * 3600 and plans[1].node_ids
+    assert plans[2].node_ids == ("b",) and plans[2].start_s <= NOW + 1
+    assert plans[3].node_ids == () and "no live node" in plans[3].reason
+    if name == "lowest-window":  # clean after 4 h: waits for it
+        assert plans[1].start_s >= NOW + 3 * 3600
+    if name == "fifo":
+        assert plans[1].start_s == NOW

@@ -55,7 +55,11 @@ def serve_command(
         Path | None, typer.Option("--carbon", help="carbon-intensity trace for forecasts")
     ] = None,
     policy: Annotated[
-        str, typer.Option("--policy", help="carbon (clean windows) or asap")
+        str,
+        typer.Option(
+            "--policy",
+            help="carbon (clean windows), asap, or a schedule policy (wattwise, lowest-window)",
+        ),
     ] = "carbon",
     no_api: Annotated[bool, typer.Option("--no-api", help="do not serve the HTTP API")] = False,
     no_meter: Annotated[bool, typer.Option("--no-meter", help="do not meter jobs")] = False,
@@ -65,9 +69,11 @@ def serve_command(
     from wattwise.engine.head import Engine, EngineConfig
     from wattwise.engine.policy import AsapPolicy, CarbonAwarePolicy, Policy
     from wattwise.engine.ray_backend import LABEL_TYPE, LABEL_ZONE
+    from wattwise.schedule.policies import POLICIES
 
-    if policy not in ("carbon", "asap"):
-        raise ConfigError(f"--policy must be carbon or asap, got {policy!r}")
+    if policy not in ("carbon", "asap", *POLICIES):
+        names = ", ".join(("carbon", "asap", *POLICIES))
+        raise ConfigError(f"--policy must be one of {names}; got {policy!r}")
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be 1-65535, got {port}")
     labels = {k: v for k, v in ((LABEL_ZONE, zone), (LABEL_TYPE, node_type)) if v}
@@ -79,6 +85,10 @@ def serve_command(
     chosen: Policy = AsapPolicy()
     if policy == "carbon":
         chosen = CarbonAwarePolicy(_forecaster(carbon))
+    elif policy != "asap":
+        from wattwise.engine.schedule_adapter import ScheduleAdapter
+
+        chosen = ScheduleAdapter(POLICIES[policy](), _forecaster(carbon))
     engine = Engine(
         EngineConfig(
             address=address,
