@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from wattwise.api.grid_view import GridView
     from wattwise.api.jobs import JobBoard
     from wattwise.api.models import JobOut
+    from wattwise.api.telemetry import Telemetry
     from wattwise.meter import Meter
     from wattwise.store import RunStore
 
@@ -327,7 +328,15 @@ class EngineLoop:
     job queue in the store. The engine works in wall time; the grid is compressed into
     it (:mod:`wattwise.api.replay`) and its jobs are mapped back for the dashboard."""
 
-    def __init__(self, grid: GridView, clock: Clock, *, slots: int, wall_end_s: float) -> None:
+    def __init__(
+        self,
+        grid: GridView,
+        clock: Clock,
+        *,
+        slots: int,
+        wall_end_s: float,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         from wattwise.api.jobs import EngineJobs
         from wattwise.api.replay import ReplayJobs, ReplayProvider, replay_forecast
         from wattwise.engine.client import EngineClient
@@ -345,6 +354,29 @@ class EngineLoop:
         self.backend = ReplayJobs(self.engine_jobs, clock)
         self.templates: dict[str, Template] = {}
         self.reported: set[str] = set()
+        self.telemetry = telemetry
+        self._node_energy: dict[tuple[str, str], tuple[float, float]] = {}
+        self._last_sample = 0.0
+
+    def _sample_nodes(self) -> None:
+        """Feed each Ray node's metered device energy to the dashboard, once a second."""
+        from wattwise.meter import Device
+
+        now = time.time()
+        if self.telemetry is None or now - self._last_sample < 1.0:
+            return
+        self._last_sample = now
+        names = {n.node_id: n.name for n in self.engine.node_views()}
+        for node_id, totals in self.engine.node_totals().items():
+            node = names.get(node_id, node_id)
+            for name, energy_j in totals.device_j.items():
+                source, _, kind = name.partition(":")
+                device = Device(name, kind.split("-")[0] or "cpu", source, source == "estimate")
+                before = self._node_energy.get((node, name))
+                self._node_energy[(node, name)] = (now, energy_j)
+                if before is not None and now > before[0]:
+                    delta = max(0.0, energy_j - before[1])
+                    self.telemetry.add(node, device, now, delta / (now - before[0]), delta)
 
     def start(self) -> None:
         """Start Ray and the head (seconds); raises if Ray cannot start."""
@@ -394,6 +426,7 @@ class EngineLoop:
 
     def step(self) -> list[JobOut]:
         self.engine.tick()
+        self._sample_nodes()
         finished = []
         items, _ = self.backend.list_jobs(1000, 0, None)
         for job in items:
@@ -513,6 +546,7 @@ def demo(
     from wattwise.api.grid_view import GridView
     from wattwise.api.jobs import JobBoard
     from wattwise.api.server import serve_in_thread
+    from wattwise.api.telemetry import Telemetry
     from wattwise.config import home
     from wattwise.errors import ConfigError
     from wattwise.grid import load_intensity
@@ -539,11 +573,12 @@ def demo(
         f"grid: California 2022 carbon trace replayed from {_fmt(origin)} UTC, "
         f"1 s = {speed / 60:g} min; store: {store.url}"
     )
+    telemetry = Telemetry()
     runner: DemoLoop | EngineLoop | None = None
     if engine == "ray":
         typer.echo("engine: starting a local Ray instance ...")
         try:
-            runner = EngineLoop(grid, clock, slots=slots, wall_end_s=wall_end)
+            runner = EngineLoop(grid, clock, slots=slots, wall_end_s=wall_end, telemetry=telemetry)
             runner.start()
             typer.echo(f"engine: Ray, {slots} CPUs, carbon-aware policy on the replayed forecast")
         except Exception as err:  # Ray failing to start must not end the demo
@@ -561,7 +596,7 @@ def demo(
         typer.echo(f"engine: local metered subprocesses, at most {slots} at once (no Ray)")
     backend: Any = runner.backend if isinstance(runner, EngineLoop) else runner.board
     nodes_info = runner.engine_jobs.nodes if isinstance(runner, EngineLoop) else None
-    app = create_app(jobs=backend, grid=grid, nodes_info=nodes_info)
+    app = create_app(jobs=backend, grid=grid, nodes_info=nodes_info, telemetry=telemetry)
     server = serve_in_thread(app, "127.0.0.1", port)
     typer.echo(f"dashboard: http://127.0.0.1:{server.port}/   (API docs: /docs, metrics: /metrics)")
     queue = [t for t in TEMPLATES if t.needs is None or (REPO / t.needs).exists()]
