@@ -141,8 +141,11 @@ class EngineJobs:
 
         self.client = EngineClient(store_url)
 
+    def _node_names(self) -> dict[str, str]:
+        return {n.node_id: n.name for n in self.client.store.list_nodes()}
+
     @staticmethod
-    def _out(rec: Any) -> JobOut:
+    def _out(rec: Any, names: dict[str, str] | None = None) -> JobOut:
         spec = rec.spec or {}
         command = spec.get("command") or [spec.get("entry") or ""]
         duration = rec.ended_s - rec.started_s if rec.ended_s and rec.started_s else None
@@ -159,7 +162,9 @@ class EngineJobs:
             command=[str(c) for c in command],
             status=_FROM_ENGINE.get(rec.status, rec.status),
             cpus=float(spec.get("cpus") or 1.0),
-            node=rec.planned_nodes[0] if rec.planned_nodes else None,
+            node=(names or {}).get(rec.planned_nodes[0], rec.planned_nodes[0])
+            if rec.planned_nodes
+            else None,
             submitted_s=rec.submitted_s,
             deadline_s=rec.deadline_s,
             planned_start_s=rec.planned_start_s,
@@ -183,13 +188,14 @@ class EngineJobs:
     def list_jobs(self, limit: int, offset: int, status: str | None) -> tuple[list[JobOut], int]:
         wanted = _TO_ENGINE.get(status, status) if status else None
         rows = self.client.list_jobs(wanted, limit=limit, offset=offset)
-        return [self._out(r) for r in rows], self.client.store.count_jobs(wanted)
+        names = self._node_names() if rows else {}
+        return [self._out(r, names) for r in rows], self.client.store.count_jobs(wanted)
 
     def get_job(self, job_id: str) -> JobOut:
         from wattwise.store.jobs import JobNotFoundError
 
         try:
-            return self._out(self.client.get_job(self._id(job_id)))
+            return self._out(self.client.get_job(self._id(job_id)), self._node_names())
         except JobNotFoundError:
             raise JobNotFound(job_id) from None
 
