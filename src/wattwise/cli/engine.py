@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from wattwise.errors import ConfigError
+from wattwise.errors import ConfigError, EngineError
 
 DEFAULT_PORT = 8787
 
@@ -119,16 +119,22 @@ def serve_command(
     # Ray's own handlers would leave the loop mid-tick; stop between ticks instead.
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    import ray
+
     try:
         engine.run(stop=stop)
+    except (ray.exceptions.RayError, ConnectionError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise EngineError(
+            f"lost the Ray cluster{' at ' + address if address else ''}: {first}",
+            hint="jobs stay queued in the store; start `wattwise serve` again",
+        ) from None
     finally:
         print("wattwise: stopping; running jobs are requeued by the next head", file=sys.stderr)
         if server is not None:
             server.should_exit = True
-        engine.shutdown()
+        engine.shutdown(stop_running=stop.is_set())
         if address is None:
-            import ray
-
             ray.shutdown()
 
 

@@ -138,8 +138,18 @@ class Engine:
         self._load_queue(full=True)
         self._started = True
 
-    def shutdown(self) -> None:
-        """Stop the head. Running tasks are left to Ray; a next head requeues them."""
+    def shutdown(self, stop_running: bool = False) -> None:
+        """Stop the head; the store keeps every job for the next head, which requeues
+        what was running. ``stop_running`` first stops the running tasks (SIGTERM, their
+        grace, SIGKILL) so they do not go on beside their requeued copies on a shared
+        cluster; interruptible jobs can checkpoint in the grace period."""
+        if stop_running and self._inflight:
+            ray = rb.import_ray()
+            refs = list(self._inflight)
+            for ref in refs:
+                ray.cancel(ref)
+            grace = max((j.spec.grace_s for j in self._jobs.values()), default=0.0)
+            ray.wait(refs, num_returns=len(refs), timeout=grace + 2.0)
         self._inflight.clear()
         self._meters.clear()
         self._started = False

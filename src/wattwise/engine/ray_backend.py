@@ -9,6 +9,8 @@ Node labels (``ray start --labels``, ``ray.init(labels=...)``): ``wattwise.io/zo
 from __future__ import annotations
 
 import resource
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -153,6 +155,13 @@ class _ActorLink:
 
 def _run_batch(items: list[TaskItem], meter: Any) -> list[TaskResult]:
     ray = import_ray()
+    # Ray cancels a running task with SIGINT. A worker whose Ray was started from a
+    # background shell inherits SIGINT ignored, and cancel would never arrive.
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    ):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     node_id = ray.get_runtime_context().get_node_id()
     return run_items(items, _ActorLink(meter) if meter is not None else None, node_id)
 

@@ -180,15 +180,21 @@ def run_items(items: Sequence[TaskItem], meter: MeterLink | None, node_id: str) 
     A ``KeyboardInterrupt`` (Ray's cancel) stops every task (SIGTERM, grace, SIGKILL)
     and returns them as cancelled, with the energy they used.
     """
-    runs = [_launch(item) for item in items]
-    metered = [r for r in runs if r.proc is not None]
-    if meter is not None and metered:
-        meter.register_many([(r.item.key, r.proc.pid) for r in metered if r.proc is not None])
+    runs: list[_Running] = []
+    registered: set[str] = set()
     cancelled = False
     energies: dict[str, JobEnergy] = {}
-    pending = list(metered)
     pause = 0.001
     try:
+        # Inside the try: a cancel that lands while tasks are still being launched
+        # must stop the ones already started, not orphan them.
+        for item in items:
+            runs.append(_launch(item))
+        started = [(r.item.key, r.proc.pid) for r in runs if r.proc is not None]
+        if meter is not None and started:
+            meter.register_many(started)
+            registered.update(key for key, _ in started)
+        pending = [r for r in runs if r.proc is not None]
         while pending:
             ended = [r for r in pending if _reap(r, False)]
             if ended:
@@ -202,9 +208,11 @@ def run_items(items: Sequence[TaskItem], meter: MeterLink | None, node_id: str) 
                 pause = min(pause * 2, 0.05)
     except KeyboardInterrupt:
         cancelled = True
-        _stop(pending, max((r.item.grace_s for r in pending), default=0.0))
-        if meter is not None:
-            for e in meter.finish_many([(r.item.key, r.cpu_s) for r in pending]):
+        live = [r for r in runs if not r.done]
+        _stop(live, max((r.item.grace_s for r in live), default=0.0))
+        unfinished = [r for r in runs if r.item.key in registered and r.item.key not in energies]
+        if meter is not None and unfinished:
+            for e in meter.finish_many([(r.item.key, r.cpu_s) for r in unfinished]):
                 energies[e.key] = e
     results = []
     for r in runs:
