@@ -168,7 +168,7 @@ class DemoLoop:
         self.slots, self.wall_end_s, self.logs = slots, wall_end_s, logs
         self.templates: dict[str, Template] = {}
         self.running: dict[str, Running] = {}
-        self.rows: list[JobOut] = []
+        self.cancelled: list[JobOut] = []  # stopped by stop_all, not yet reported
 
     def plan(self, job: JobOut, template: Template) -> None:
         """Pick the start in the deadline that minimises forecast intensity over the run."""
@@ -263,7 +263,7 @@ class DemoLoop:
 
     def step(self) -> list[JobOut]:
         """Advance once: finish, release and start jobs. Returns jobs that just finished."""
-        finished = []
+        finished, self.cancelled = self.cancelled, []
         for job_id, r in list(self.running.items()):
             if r.proc.poll() is not None:
                 del self.running[job_id]
@@ -313,14 +313,18 @@ class DemoLoop:
         self.store.finish_run(r.run_id, m, status="interrupted", meta={"job_id": r.job_id})
 
     def stop_all(self, why: str) -> None:
-        """Stop running jobs and cancel the rest, saying why."""
+        """Stop running jobs and cancel the rest, saying why; the next step reports them."""
         for job_id, r in list(self.running.items()):
             self._stop(r)
             del self.running[job_id]
-            self.board.update(job_id, status="cancelled", ended_s=self.clock.now_s(), detail=why)
+            self.cancelled.append(
+                self.board.update(
+                    job_id, status="cancelled", ended_s=self.clock.now_s(), detail=why
+                )
+            )
         for job in self.board.all():
             if job.status in {"queued", "waiting"}:
-                self.board.update(job.id, status="cancelled", detail=why)
+                self.cancelled.append(self.board.update(job.id, status="cancelled", detail=why))
 
 
 class EngineLoop:
@@ -585,6 +589,7 @@ def demo(
             typer.echo(f"engine: Ray did not start ({_first_line(err)}); using local subprocesses")
             runner = None
     clock.restart()  # the replay starts now, whatever Ray's start-up took
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
     if runner is None:
         board = JobBoard(now_s=clock.now_s)
         logs = home() / "demo-logs"
@@ -626,6 +631,7 @@ def demo(
         interrupted = True
         runner.stop_all("stopped by Ctrl-C")
         typer.echo("\nstopped: queued jobs cancelled, running ones terminated")
+        _advance(runner, 0.0)
         typer.echo(_totals(runner.jobs()))
     finally:
         server.stop()
@@ -643,6 +649,10 @@ def _advance(runner: DemoLoop | EngineLoop, seconds: float) -> None:
         if time.time() >= end:
             return
         time.sleep(min(0.1, max(0.0, end - time.time())))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _first_line(err: BaseException) -> str:
