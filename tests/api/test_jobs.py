@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import AUTH, LOOPBACK
@@ -97,3 +98,29 @@ def test_default_backend_is_the_engine_queue_in_the_store(
         assert two_weeks["deadline_s"] - two_weeks["submitted_s"] == 336 * 3600
         empty = c.post("/api/v1/jobs", json={"name": "x", "command": [""]}, headers=auth)
         assert empty.status_code == 422 and "command" in empty.json()["detail"]
+
+
+def test_engine_jobs_carry_the_carbon_agnostic_baseline(
+    wattwise_home: Path, store_url: str
+) -> None:
+    from sqlalchemy import update
+
+    from wattwise.grid import static_intensity
+    from wattwise.store.jobs import JobRow, JobStore
+
+    (wattwise_home / "config.toml").write_text('zone = "DE"\n')
+    app = create_app(store_url, home=wattwise_home, token="t", monitor_power=False)
+    auth = {"Authorization": "Bearer t"}
+    with TestClient(app, client=LOOPBACK) as c:
+        job_id = int(c.post("/api/v1/jobs", json=JOB, headers=auth).json()["id"])
+        jobs = JobStore(store_url)
+        jobs.finish_job(job_id, "succeeded", energy_j=3.6e6, co2e_g=100.0, estimated=False)
+        with jobs.runs.engine.begin() as conn:  # as the head does: started, ended
+            conn.execute(update(JobRow).where(JobRow.id == job_id).values(started_s=1e9))
+            conn.execute(update(JobRow).where(JobRow.id == job_id).values(ended_s=1e9 + 600))
+        job = c.get(f"/api/v1/jobs/{job_id}").json()
+        de = static_intensity("DE").g_per_kwh
+        assert job["status"] == "done" and job["duration_s"] == 600.0
+        assert job["baseline_co2e_g"] == pytest.approx(de)  # 1 kWh at DE's annual mean
+        summary = c.get("/api/v1/summary").json()
+        assert summary["saved_co2e_g"] == pytest.approx(de - 100.0)

@@ -67,7 +67,7 @@ def create_app(
     if grid is None:
         grid = GridView.from_config()
     if jobs is None:
-        engine_jobs = EngineJobs(store_url)
+        engine_jobs = EngineJobs(store_url, mean_intensity=grid.mean_intensity)
         jobs, nodes_info = engine_jobs, nodes_info or engine_jobs.nodes
     state = AppState(
         store=store,

@@ -74,7 +74,15 @@ class GridView:
         if end_s <= start_s:
             return self.intensity_at(start_s)
         if self.trace is None:
-            return self.intensity_at(start_s)
+            if self.provider is None:
+                return None
+            from wattwise.grid.window import window_mean
+
+            try:
+                series = self.provider.series(start_s, end_s)
+                return window_mean(series, start_s, end_s - start_s)
+            except WattwiseError:
+                return None
         tr = self.trace
         if start_s < tr.start_s or end_s > tr.end_s:
             return None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wattwise.api.models import JobOut, JobSubmit
+from wattwise.units import co2e_grams
 
 
 class JobNotFound(LookupError):
@@ -136,16 +137,34 @@ class EngineJobs:
     ``wattwise serve`` picks it up. Engine status ``succeeded`` is shown as ``done``.
     """
 
-    def __init__(self, store_url: str | None = None) -> None:
+    def __init__(
+        self,
+        store_url: str | None = None,
+        mean_intensity: Callable[[float, float], float | None] | None = None,
+    ) -> None:
         from wattwise.engine.client import EngineClient
 
         self.client = EngineClient(store_url)
+        # Mean grid intensity over a period (gCO₂e/kWh), for the carbon-agnostic baseline.
+        self.mean_intensity = mean_intensity
+        self._baselines: dict[int, float | None] = {}
+
+    def _baseline(self, rec: Any) -> float | None:
+        """What the job would have emitted had it started on arrival. Units: gCO₂e."""
+        if self.mean_intensity is None or rec.status != "succeeded" or not rec.energy_j:
+            return None
+        if not (rec.started_s and rec.ended_s):
+            return None
+        if rec.id not in self._baselines:
+            run_s = max(rec.ended_s - rec.started_s, 1.0)
+            mean = self.mean_intensity(rec.submitted_s, rec.submitted_s + run_s)
+            self._baselines[rec.id] = None if mean is None else co2e_grams(rec.energy_j, mean)
+        return self._baselines[rec.id]
 
     def _node_names(self) -> dict[str, str]:
         return {n.node_id: n.name for n in self.client.store.list_nodes()}
 
-    @staticmethod
-    def _out(rec: Any, names: dict[str, str] | None = None) -> JobOut:
+    def _out(self, rec: Any, names: dict[str, str] | None = None) -> JobOut:
         spec = rec.spec or {}
         command = spec.get("command") or [spec.get("entry") or ""]
         duration = rec.ended_s - rec.started_s if rec.ended_s and rec.started_s else None
@@ -174,6 +193,7 @@ class EngineJobs:
             duration_s=duration,
             energy_j=rec.energy_j,
             co2e_g=rec.co2e_g,
+            baseline_co2e_g=self._baseline(rec),
             estimated=True if rec.estimated is None else bool(rec.estimated),
             run_id=rec.run_id,
             detail=rec.error or "",
