@@ -118,6 +118,7 @@ class Engine:
         self._meters: dict[str, Any] = {}
         self._meter_starting: dict[Any, str] = {}
         self._meter_ready: set[str] = set()
+        self._dead: set[str] = set()  # nodes whose tasks died with them
         self._max_seen_id = 0
         self._replan = True
         self._last_nodes = 0.0
@@ -217,7 +218,7 @@ class Engine:
 
     def _sync_nodes(self, force: bool = False) -> None:
         self._last_nodes = time.time()
-        nodes = {n.node_id: n for n in rb.list_nodes() if n.alive}
+        nodes = {n.node_id: n for n in rb.list_nodes() if n.alive and n.node_id not in self._dead}
         if not force and nodes.keys() == self._nodes.keys():
             return
         gone = self._nodes.keys() - nodes.keys()
@@ -503,7 +504,15 @@ class Engine:
                 continue
             except ray.exceptions.RayError as err:
                 node = tasks[0].node_id
-                dead = node not in self._nodes or not self._node_alive(node)
+                dead = (
+                    isinstance(err, ray.exceptions.NodeDiedError)
+                    or node not in self._nodes
+                    or not self._node_alive(node)
+                )
+                if dead:
+                    # Ray's node table can lag behind the task error: stop using it now.
+                    self._dead.add(node)
+                    self._sync_nodes(force=True)
                 self._lost(tasks, _one_line(err), node if dead else None)
                 continue
             for res in results:
