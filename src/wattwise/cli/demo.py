@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from wattwise.units import co2e_grams
+
 if TYPE_CHECKING:
     from wattwise.api.clock import Clock
     from wattwise.api.grid_view import GridView
@@ -234,8 +236,8 @@ class DemoLoop:
         mean = self.grid.mean_intensity(started, started + sim_run_s)
         # The carbon-agnostic baseline: the same work, started the moment it arrived.
         base_mean = self.grid.mean_intensity(job.submitted_s, job.submitted_s + sim_run_s)
-        co2 = None if mean is None else m.energy_j / 3.6e6 * mean
-        base = None if base_mean is None else m.energy_j / 3.6e6 * base_mean
+        co2 = None if mean is None else co2e_grams(m.energy_j, mean)
+        base = None if base_mean is None else co2e_grams(m.energy_j, base_mean)
         out_lines = r.log.read_text(errors="replace").strip().splitlines()
         # The result line: optimize's choice, or the job's last line.
         chosen = [ln for ln in out_lines if ln.startswith("chose ")]
@@ -418,7 +420,7 @@ class EngineLoop:
             sim_run_s = max(job.ended_s - job.started_s, 1.0)
             mean = self.grid.mean_intensity(job.submitted_s, job.submitted_s + sim_run_s)
             if mean is not None:
-                extra["baseline_co2e_g"] = job.energy_j / 3.6e6 * mean
+                extra["baseline_co2e_g"] = co2e_grams(job.energy_j, mean)
         logs = sorted((home() / "logs").glob(f"job-{job.id}-try*.log"))
         lines = logs[-1].read_text(errors="replace").strip().splitlines() if logs else []
         chosen = [ln for ln in lines if ln.startswith("chose ")]
