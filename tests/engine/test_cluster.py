@@ -268,6 +268,28 @@ def test_cancel_failure_and_entry_points(tmp_path: Path, cluster: dict[str, Any]
         engine.shutdown()
 
 
+def test_a_job_waits_for_a_node_that_fits_and_runs_when_it_joins(
+    tmp_path: Path, cluster: dict[str, Any]
+) -> None:
+    engine, client = _engine(tmp_path, cluster)
+    job = client.submit({"command": ["true"], "zone": "NL"})
+    try:
+        engine.run(until=lambda: bool(client.get_job(job).error), timeout_s=30)
+        record = client.get_job(job)
+        assert record.status == "queued"
+        assert record.error == "no live node offers 1 cpus, zone=NL; waiting for one to join"
+        labels = {LABEL_NAME: "new-nl", LABEL_ZONE: "NL", LABEL_TYPE: "small"}
+        node = cluster["cluster"].add_node(num_cpus=1, labels=labels)
+        try:
+            assert engine.run(until=_done(client, [job]), timeout_s=90)
+            assert client.get_job(job).status == "succeeded"
+            assert _node_names(client, job) == ["new-nl"]
+        finally:
+            cluster["cluster"].remove_node(node)
+    finally:
+        engine.shutdown()
+
+
 CHECKPOINTED = """
 import os, pathlib, time
 ckpt = pathlib.Path(os.environ["WATTWISE_CHECKPOINT_DIR"]) / "step"
