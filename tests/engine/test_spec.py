@@ -17,6 +17,7 @@ def test_durations() -> None:
     assert parse_duration_s("2d", "x") == 172800
     assert parse_duration_s(12, "x") == 12
     assert parse_duration_s("1.5h", "x") == 5400
+    assert parse_duration_s("1.2096e+06s", "x") == 1_209_600  # what f"{x:g}s" gives
 
 
 @pytest.mark.parametrize("bad", ["soon", "5 parsecs", "-3", "1h-2m", True, [1]])
@@ -85,6 +86,7 @@ def test_entry_point_runs_the_function(tmp_path: Path) -> None:
         ({"command": "a", "gpu": 1}, "unknown field 'gpu'"),
         ({"command": "a", "max_attempts": 0}, "max_attempts: must be >= 1"),
         ({"command": "a", "env": ["A=1"]}, "env: expected a mapping"),
+        ({"entry": "m:f", "args": [{1, 2}]}, "args: must be plain JSON values"),
         ({"command": "a", "zone": ""}, "zone: expected a non-empty string"),
         (["command"], "must be a mapping"),
     ],

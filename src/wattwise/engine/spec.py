@@ -12,6 +12,7 @@ deadline is a duration from submission or an ISO-8601 instant. Units: s, epoch s
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shlex
@@ -22,7 +23,7 @@ from typing import Any
 
 from wattwise.errors import ConfigError, DataFormatError
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
 _SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -135,7 +136,6 @@ class JobSpec:
     def argv(self, shard: str | None = None) -> list[str]:
         """The command line one task runs (``{shard}`` filled in)."""
         if self.entry is not None:
-            import json
             import sys
 
             module, func = self.entry.split(":")
@@ -242,6 +242,12 @@ def parse_spec(data: object, submitted_s: float) -> JobSpec:
         raise SpecError(f"shards: expected a list of strings, got {shards_raw!r}")
     if "shards" in data and not shards_raw:
         raise SpecError("shards: is empty; leave it out for a single task")
+    try:
+        json.dumps(args)
+    except (TypeError, ValueError):
+        raise SpecError(
+            f"args: must be plain JSON values (strings, numbers, lists), got {args!r}"
+        ) from None
     env = data.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(k, str) for k in env):
         raise SpecError(f"env: expected a mapping of names to values, got {env!r}")
