@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from tests.api.conftest import AUTH, LOOPBACK, ORIGIN_S, measurement
 from tests.conftest import shared_data_dir
 from wattwise.api import create_app
+from wattwise.api.grid_view import GridView
 from wattwise.api.jobs import JobBoard
 from wattwise.api.models import JobSubmit
 from wattwise.store import RunStore
@@ -129,3 +130,11 @@ def test_grid_from_a_configured_trace_is_forecast(wattwise_home: Path, store_url
     assert g["available"] is True and "GB_2023_hourly.csv" in g["source"]
     assert len(g["forecast_values"]) == 24 and len(set(g["forecast_values"])) > 1
     assert g["times_s"][-1] <= g["now_s"] < g["forecast_times_s"][0] + 3600
+
+
+def test_mean_intensity_weights_each_hour_by_its_overlap(grid: GridView) -> None:
+    # 2022-06-21 10:00 and 11:00 UTC in the California trace (LCA): 292.32 and 287.21.
+    half_past = ORIGIN_S + 1800
+    assert grid.mean_intensity(half_past, half_past + 3600) == pytest.approx((292.32 + 287.21) / 2)
+    assert grid.mean_intensity(ORIGIN_S, ORIGIN_S + 600) == pytest.approx(292.32)
+    assert grid.mean_intensity(0.0, 3600.0) is None  # outside the trace

@@ -73,26 +73,16 @@ class GridView:
         """Time-weighted mean intensity over ``[start_s, end_s]``. Units: gCO₂e/kWh."""
         if end_s <= start_s:
             return self.intensity_at(start_s)
-        if self.trace is None:
-            if self.provider is None:
+        if self.trace is not None:
+            if start_s < self.trace.start_s or end_s > self.trace.end_s:
                 return None
-            from wattwise.grid.window import window_mean
-
-            try:
-                series = self.provider.series(start_s, end_s)
-                return window_mean(series, start_s, end_s - start_s)
-            except WattwiseError:
-                return None
-        tr = self.trace
-        if start_s < tr.start_s or end_s > tr.end_s:
+            return _step_mean(self.trace, start_s, end_s)
+        if self.provider is None:
             return None
-        total, t = 0.0, start_s
-        while t < end_s:
-            i = int((t - tr.start_s) // HOUR_S)
-            step_end = min(end_s, tr.start_s + (i + 1) * HOUR_S)
-            total += float(tr.values[i]) * (step_end - t)
-            t = step_end
-        return total / (end_s - start_s)
+        try:
+            return _step_mean(self.provider.series(start_s, end_s), start_s, end_s)
+        except WattwiseError:
+            return None
 
     def forecast_from(self, t_s: float) -> tuple[list[float], list[float]]:
         """Forecast issued at the hour containing ``t_s``: (hour starts, values)."""
@@ -149,3 +139,15 @@ class GridView:
         out.available = True
         out.intensity_now = self.intensity_at(now)
         return out
+
+
+def _step_mean(series: TimeSeries, start_s: float, end_s: float) -> float:
+    """Mean of a step series over ``[start_s, end_s]``; each value holds until the next
+    instant, the last one past the end. Units: those of the series."""
+    times = np.asarray(series.times_s, dtype=np.float64)
+    values = np.asarray(series.values, dtype=np.float64)
+    edges = np.clip(np.append(times[1:], max(end_s, float(times[-1]))), start_s, end_s)
+    starts = np.clip(times, start_s, end_s)
+    starts[0] = start_s  # the first value also covers any time before its instant
+    weights = np.maximum(edges - starts, 0.0)
+    return float(np.dot(weights, values) / (end_s - start_s))
