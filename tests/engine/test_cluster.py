@@ -56,6 +56,8 @@ class ConstantPower(EnergySource):
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[dict[str, Any]]:
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    if ray.is_initialized():  # another test module left its Ray up
+        ray.shutdown()
     c = Cluster(
         initialize_head=True,
         head_node_args={
