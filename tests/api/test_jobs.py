@@ -1,4 +1,4 @@
-"""Jobs: submit, list, get, cancel; the store-only backend; malformed bodies."""
+"""Jobs: submit, list, get, cancel; the engine queue backend; malformed bodies."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import AUTH, LOOPBACK
 from wattwise.api import create_app
-from wattwise.api.jobs import JobBoard
+from wattwise.api.jobs import EngineJobs, JobBoard
 
 JOB = {"name": "train mlp", "command": ["python", "train.py"], "cpus": 2, "deadline_h": 6}
 
@@ -100,8 +100,9 @@ def test_default_backend_is_the_engine_queue_in_the_store(
         assert empty.status_code == 422 and "command" in empty.json()["detail"]
 
 
+@pytest.mark.parametrize("given", [False, True], ids=["default-backend", "serve-passes-it"])
 def test_engine_jobs_carry_the_carbon_agnostic_baseline(
-    wattwise_home: Path, store_url: str
+    wattwise_home: Path, store_url: str, given: bool
 ) -> None:
     from sqlalchemy import update
 
@@ -109,7 +110,9 @@ def test_engine_jobs_carry_the_carbon_agnostic_baseline(
     from wattwise.store.jobs import JobRow, JobStore
 
     (wattwise_home / "config.toml").write_text('zone = "DE"\n')
-    app = create_app(store_url, home=wattwise_home, token="t", monitor_power=False)
+    # `wattwise serve` builds its own EngineJobs; the app gives it the grid's baseline.
+    jobs = EngineJobs(store_url) if given else None
+    app = create_app(store_url, home=wattwise_home, token="t", monitor_power=False, jobs=jobs)
     auth = {"Authorization": "Bearer t"}
     with TestClient(app, client=LOOPBACK) as c:
         job_id = int(c.post("/api/v1/jobs", json=JOB, headers=auth).json()["id"])

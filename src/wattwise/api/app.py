@@ -69,6 +69,8 @@ def create_app(
     if jobs is None:
         engine_jobs = EngineJobs(store_url, mean_intensity=grid.mean_intensity)
         jobs, nodes_info = engine_jobs, nodes_info or engine_jobs.nodes
+    elif isinstance(jobs, EngineJobs) and jobs.mean_intensity is None:
+        jobs.mean_intensity = grid.mean_intensity  # baselines on this app's grid
     state = AppState(
         store=store,
         jobs=jobs,
