@@ -46,7 +46,11 @@ class RunRow(Base):
         back_populates="run", cascade="all, delete-orphan", order_by="WindowRow.id"
     )
 
-    __table_args__ = (Index("ix_runs_status", "status"), Index("ix_runs_started", "started_s"))
+    # Lists are newest first, optionally filtered by status: both orders are indexed.
+    __table_args__ = (
+        Index("ix_runs_status_started", "status", "started_s"),
+        Index("ix_runs_started", "started_s"),
+    )
 
 
 class DeviceRow(Base):
