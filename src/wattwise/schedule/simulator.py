@@ -216,6 +216,11 @@ class _Dispatcher:
         self.edf = getattr(policy, "queue_order", "fifo") == "edf"
         self.latest = (jobs.deadline_h - jobs.length_upper_h).tolist()
         self.tick = 0.0
+        # A job planned on one group may move to another this long before its latest
+        # safe start there (policies that plan with a guard say how long).
+        self.guard_h = float(getattr(policy, "guard_h", 0.0))
+        self.patience_h = float(getattr(policy, "patience_h", 0.0))
+
         self.seen_version: dict[int, int] = {}
         self.groups = range(len(cluster.groups))
 
@@ -235,6 +240,12 @@ class _Dispatcher:
             if self._fits(row, want):
                 return want
             latest = self.deadline[row] - self.upper[row] / self.speed[want]
+            if t < latest - self.guard_h - self.patience_h - 1e-9:
+                return -1
+            # The deadline is near: any group that still meets it, then any at all.
+            for g in order:
+                if self._fits(row, g) and t + self.upper[row] / self.speed[g] <= self.deadline[row]:
+                    return g
             if t < latest - 1e-9:
                 return -1
         for g in order:
@@ -247,8 +258,9 @@ class _Dispatcher:
         self.free_gpus[g] -= self.gpus[row]
         start[row] = t
         group[row] = g
+
         heapq.heappush(self.done_heap, (t + self.length[row] / self.speed[g], row, g))
-        self.policy.started(int(self.jobs.job_id[row]))
+        self.policy.started(int(self.jobs.job_id[row]), g, t)
 
     def run_until(
         self, t_end: float, want: IntArray, version: IntArray, start: FloatArray, group: IntArray
@@ -296,4 +308,5 @@ class _Dispatcher:
                 self._start(row, g, t, start, group)
             else:
                 keep.append((key, row))
+
         self.waiting = keep

@@ -85,8 +85,9 @@ class Policy(ABC):
         self.n_hours = n_hours
         self.group_order: list[int] = list(range(len(cluster.groups)))
 
-    def started(self, job_id: int) -> None:  # noqa: B027 - optional hook
-        """The dispatcher started ``job_id`` (hook for policies that keep state)."""
+    def started(self, job_id: int, group: int, start_h: float) -> None:  # noqa: B027
+        """The dispatcher started ``job_id`` on ``group`` at ``start_h`` (an optional
+        hook for policies that keep a plan of their own)."""
 
     @abstractmethod
     def plan(

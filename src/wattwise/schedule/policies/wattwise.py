@@ -26,7 +26,6 @@ from wattwise.schedule.policies.base import (
     end_aligned_candidates,
     integer_candidates,
     power_w,
-    window_integral,
 )
 from wattwise.schedule.windows import integral_rows, prefix
 
@@ -39,8 +38,21 @@ class Wattwise(Policy):
     fill = 0.9
     #: Hours kept between a planned start and the latest safe start when capacity is
     #: limited, so a short wait for room at dispatch does not miss the deadline.
-    guard_h = 2.0
+    guard_h = 4.0
     queue_order = "edf"
+    #: Premium on a start at the latest safe start relative to one at arrival
+    #: (linear in between), limited capacity only.
+    late_premium = 0.0
+    #: A job waiting for room on its planned group may take another group that still
+    #: meets its deadline this long before the guard begins.
+    patience_h = 0.0
+    #: Jobs wider than this share of a group's cores are not deferred there.
+    wide_share = 1.0
+    wide_guard_h = 12.0
+    #: Share of an hour a job is counted as holding its cores in any hour it touches:
+    #: jobs planned for the same hour all start at its top and overlap, so counting
+    #: only their fraction of the hour overbooks the group.
+    min_occupancy = 0.0
     #: Forecasts err more the further ahead they look, and the cheapest of many noisy
     #: future slots looks cheaper than it will be. A future slot must beat starting
     #: now by this share per hour of lead before the policy waits for it.
@@ -77,7 +89,7 @@ class Wattwise(Policy):
             return
         t = np.arange(h0, h1, dtype=np.float64)
         ov = np.clip(np.minimum(end, t + 1) - np.maximum(start, t), 0.0, 1.0)
-        self.cpu[g, h0:h1] += sign * cpus * ov
+        self.cpu[g, h0:h1] += sign * cpus * np.maximum(ov, self.min_occupancy)
         if gpus:
             self.gpu[g, h0:h1] += sign * gpus * ov
         grp = self.cluster.groups[g]
@@ -128,6 +140,7 @@ class Wattwise(Policy):
         fallback_g = np.zeros(n, np.int64)
         fallback_s = best_s.copy()
         rows = np.arange(n)[:, None]
+        self._alternatives: list[tuple[int, FloatArray, FloatArray]] = []
         for g in range(len(self.cluster.groups)):
             p_w = power_w(q, self.cluster, g)
             dur = q.length_h / self.speed[g]
@@ -136,6 +149,15 @@ class Wattwise(Policy):
                 np.maximum(q.arrival_h, now_h),
                 q.deadline_h - q.length_upper_h / self.speed[g] - guard,
             )
+            if not self.cluster.unlimited:
+                # Wide jobs need much of a group free at once, which can take hours to
+                # come: plan them with a longer guard before their latest safe start.
+                wide = q.cpus > self.wide_share * self.cluster.groups[g].total_cpus
+                latest = np.where(
+                    wide,
+                    np.maximum(np.maximum(q.arrival_h, now_h), latest - self.wide_guard_h),
+                    latest,
+                )
             cand = np.concatenate(
                 [
                     integer_candidates(q, now_h, latest),
@@ -154,7 +176,12 @@ class Wattwise(Policy):
                 integral_rows(cum, eff, idx, tau + dur[:, None]) - integral_rows(cum, eff, idx, tau)
             ) * (p_w / 1000.0)[:, None]
             lead = np.maximum(cand - max(now_h, float(h)), 0.0)
-            cost = cost * (1.0 + margin[:, None] * lead) + 1e-9 * lead
+            # Risk of missing the deadline grows as the start nears the latest safe
+            # start (queues at dispatch): a small premium for lateness within the slack.
+            slack = np.maximum(latest - np.maximum(q.arrival_h, now_h), 1e-9)[:, None]
+            late = np.clip((cand - q.arrival_h[:, None]) / slack, 0.0, 1.0)
+            risk = 0.0 if self.cluster.unlimited else self.late_premium
+            cost = cost * (1.0 + margin[:, None] * lead + risk * late) + 1e-9 * lead
             # Capacity: any touched hour whose planned load leaves too little room.
             free = self.cap_cpu[g] - self.cpu[g, hrs_c]
             blocked = (free[None, :] < q.cpus[:, None] - 1e-9).astype(np.float64)
@@ -168,6 +195,7 @@ class Wattwise(Policy):
             fits = self.cluster.unlimited | (q.cpus <= self.cluster.groups[g].total_cpus)
             ok_cost = np.where(nblocked > 0.5, np.inf, cost)
             ok_cost[~fits] = np.inf
+            self._alternatives.append((g, ok_cost, cand))
             j = np.argmin(ok_cost, axis=1)
             c = ok_cost[np.arange(n), j]
             better = c < best_cost
@@ -196,13 +224,36 @@ class Wattwise(Policy):
         q = q.subset(order)
         margin = margin[order]
         cost, grp, start = self._score(now_h, q, forecast, margin)
+        alternatives = self._alternatives
         for i in range(len(q)):
             jid = int(q.job_id[i])
             g, s = int(grp[i]), float(start[i])
             if i and np.isfinite(cost[i]) and not self._still_fits(jid, g, s):
-                _, g2, s2 = self._score(now_h, q.subset(np.array([i])), forecast, margin[i : i + 1])
-                g, s = int(g2[0]), float(s2[0])
+                g, s = self._next_fit(now_h, q, i, alternatives, forecast, margin)
             self._commit(jid, g, s)
+
+    def _next_fit(
+        self,
+        now_h: float,
+        q: JobBatch,
+        i: int,
+        alternatives: list[tuple[int, FloatArray, FloatArray]],
+        forecast: ForecastView,
+        margin: FloatArray,
+    ) -> tuple[int, float]:
+        """An earlier job of this batch took the best slot: try the next-cheapest few
+        from the same scoring, then score this job again against the calendar."""
+        gs = np.concatenate([np.full(c.shape[1], g) for g, c, _ in alternatives])
+        costs = np.concatenate([c[i] for _, c, _ in alternatives])
+        starts = np.concatenate([st[i] for _, _, st in alternatives])
+        jid = int(q.job_id[i])
+        for k in np.argsort(costs, kind="stable")[1:7]:
+            if not np.isfinite(costs[k]):
+                break
+            if self._still_fits(jid, int(gs[k]), float(starts[k])):
+                return int(gs[k]), float(starts[k])
+        _, g2, s2 = self._score(now_h, q.subset(np.array([i])), forecast, margin[i : i + 1])
+        return int(g2[0]), float(s2[0])
 
     def _still_fits(self, jid: int, g: int, start: float) -> bool:
         if self.cluster.unlimited:
@@ -223,8 +274,10 @@ class Wattwise(Policy):
         self, now_h: float, queue: JobBatch, state: ClusterState, forecast: ForecastView
     ) -> Plan:
         hour = int(np.floor(now_h))
-        for jid in [j for j, (_, st) in self.planned.items() if st < hour]:
-            self.started(jid)  # its start has passed: it runs (or waits in the dispatcher)
+        if self.cluster.unlimited:
+            for jid in [j for j, (_, st) in self.planned.items() if st < hour]:
+                self._forget(jid)  # its start has passed: it runs
+
         # Re-plan jobs whose start comes this hour, with the forecast issued now.
         recheck = [
             j
@@ -258,6 +311,40 @@ class Wattwise(Policy):
         out_s = np.array([self.planned[j][1] for j in ids], dtype=np.float64)
         return Plan(np.array(ids, dtype=np.int64), out_g, out_s)
 
+    def _solar_cost(
+        self,
+        g: int,
+        forecast: ForecastView,
+        start: FloatArray,
+        dur: FloatArray,
+        p_kw: FloatArray,
+        own: bool,
+    ) -> FloatArray:
+        """Forecast carbon of running each job over ``[start, start+dur)`` on group
+        ``g``, less what forecast PV surplus covers. ``own``: the job is already in
+        the calendar at that slot, so its own load is added back to the surplus."""
+        h = forecast.hour
+        horizon = forecast.intensity.shape[1]
+        t = np.arange(h, h + horizon, dtype=np.float64)
+        hrs = np.minimum(t.astype(np.int64), self.t_max - 1)
+        surplus = (forecast.pv_w[g] - self.watts[g, hrs])[None, :]
+        p_w = np.maximum(p_kw * 1000.0, 1e-9)[:, None]
+        if own:
+            end = (start + dur)[:, None]
+            ov = np.clip(
+                np.minimum(end, t[None, :] + 1) - np.maximum(start[:, None], t[None, :]), 0, 1
+            )
+            surplus = surplus + p_w * ov
+        covered = np.clip(surplus / p_w, 0.0, 1.0)
+        eff = forecast.intensity[g][None, :] * (1.0 - covered)
+        cum = prefix(eff)
+        rows = np.arange(len(start))
+        tau = start - h
+        out: FloatArray = (
+            integral_rows(cum, eff, rows, tau + dur) - integral_rows(cum, eff, rows, tau)
+        ) * p_kw
+        return out
+
     def _pull_forward(self, now_h: float, forecast: ForecastView) -> list[int]:
         """Start now any deferred job for which the fresh forecast says now is cheaper
         than its planned slot (after the lead margin)."""
@@ -268,21 +355,15 @@ class Wattwise(Policy):
         g_plan = np.array([self.planned[j][0] for j in later], dtype=np.int64)
         s_plan = np.array([self.planned[j][1] for j in later])
         s_now = np.maximum(q.arrival_h, now_h)
-        h = forecast.hour
         moved: list[int] = []
         for g in np.unique(g_plan):
             sel = np.flatnonzero(g_plan == g)
             p_kw = power_w(q.subset(sel), self.cluster, int(g)) / 1000.0
             dur = q.length_h[sel] / self.speed[g]
-            row = forecast.intensity[g]
-
             lead = np.maximum(s_plan[sel] - now_h, 0.0)
-            c_plan = (
-                window_integral(row, h, s_plan[sel], dur)
-                * p_kw
-                * (1.0 + self.pull_margin_per_h * lead)
-            )
-            c_now = window_integral(row, h, s_now[sel], dur) * p_kw
+            c_plan = self._solar_cost(int(g), forecast, s_plan[sel], dur, p_kw, own=True)
+            c_plan = c_plan * (1.0 + self.pull_margin_per_h * lead)
+            c_now = self._solar_cost(int(g), forecast, s_now[sel], dur, p_kw, own=False)
             for i in np.flatnonzero(c_now < c_plan - 1e-12):
                 jid = later[int(sel[i])]
                 # Checked against the calendar with the job still in its old slot:
@@ -293,7 +374,16 @@ class Wattwise(Policy):
                     moved.append(jid)
         return moved
 
-    def started(self, job_id: int) -> None:
-        """The dispatcher started ``job_id``: forget it (its calendar entry stays)."""
+    def started(self, job_id: int, group: int, start_h: float) -> None:
+        """The dispatcher started ``job_id``: move its calendar entry to where and when
+        it really runs (closing the loop on queueing), then forget it."""
+        if job_id in self.planned and job_id in self.jobs:
+            g, st = self.planned[job_id]
+            if g != group or abs(st - start_h) > 1e-9:
+                self._reserve(job_id, g, st, -1.0)
+                self._reserve(job_id, group, start_h, 1.0)
+        self._forget(job_id)
+
+    def _forget(self, job_id: int) -> None:
         self.jobs.pop(job_id, None)
         self.planned.pop(job_id, None)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from wattwise.errors import DataFormatError
+from wattwise.schedule.cluster import load_cluster
+
+EXAMPLES = REPO_ROOT / "examples" / "clusters"
+
+
+@pytest.mark.parametrize("name", ["pai", "azure", "pai1k"])
+def test_example_clusters_load(name: str) -> None:
+    cl = load_cluster(EXAMPLES / f"hetero-solar-{name}.yaml")
+    assert len(cl.groups) == 2
+    solar = [g for g in cl.groups if g.solar_peak_w > 0]
+    assert len(solar) == 1
+    assert solar[0].solar_profile is not None and Path(solar[0].solar_profile).exists()
+    # Two node types of different efficiency.
+    assert cl.groups[0].energy_per_work_wh() != cl.groups[1].energy_per_work_wh()
+
+
+def test_toml_cluster(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text('name = "t"\n[[groups]]\nname = "a"\ncount = 2\ncpus = 4\nspeed = 1.5\n')
+    cl = load_cluster(p)
+    assert cl.groups[0].total_cpus == 8
+    assert cl.groups[0].speed == 1.5
+    assert not cl.unlimited
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("groups: [{name: a, count: 1}]", "missing 'cpus'"),
+        ("groups: [{name: a, count: 1, cpus: 4, speed: 0}]", "speed must be > 0"),
+        ("groups: [{name: a, count: 1, cpus: 4, watts: 3}]", "unknown key"),
+        ("groups: [{name: a, count: 1.5, cpus: 4}]", "whole number"),
+        ("groups: [{name: a, count: 1, cpus: 4}, {name: a, count: 1, cpus: 2}]", "unique"),
+        ("groups: [{name: a, count: 1, cpus: 4, solar: {kwp: 1}}]", "latitude"),
+        ("nodes: []", "'groups' list"),
+        ("groups: [{name: a, count: 1, cpus: [4}", "invalid YAML"),
+    ],
+)
+def test_bad_cluster_files(tmp_path: Path, text: str, fragment: str) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(DataFormatError) as err:
+        load_cluster(p)
+    assert fragment in str(err.value)
+    assert str(p) in str(err.value)
