@@ -139,3 +139,10 @@ def test_devices_lists_what_is_missing_and_why(wattwise_home: Path) -> None:
     out = json.loads(run("devices", "--json", home=wattwise_home).stdout)
     assert any(d["source"] == "estimate" for d in out["devices"])
     assert "rapl" in out["missing"] and "nvml" in out["missing"]
+
+
+def test_usage_errors_are_not_tracebacks(wattwise_home: Path) -> None:
+    for args in (("runs", "--bogus"), ("no-such-command",), ("show",)):
+        out = run(*args, home=wattwise_home)
+        assert out.returncode == 2, args
+        assert "Traceback" not in out.stderr and "Error" in out.stderr

@@ -53,7 +53,7 @@ def _write_runs(url: str, worker: int, count: int) -> None:
 
 def test_eight_processes_writing_concurrently_lose_nothing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'runs.db'}"
-    RunStore(url)  # create the schema once
+    # No schema yet: the eight writers also race to create the tables.
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_write_runs, args=(url, w, 25)) for w in range(8)]
     for p in procs:

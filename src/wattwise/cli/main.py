@@ -54,13 +54,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as err:  # click usage errors and friends
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
+    except Exception as err:
+        # Usage errors (unknown option, missing argument) come from the click that
+        # typer vendors, not the `click` package: recognise them by what they offer.
+        show, exit_code = getattr(err, "show", None), getattr(err, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            sys.exit(exit_code)
+        if type(err).__name__ == "Abort":
             sys.exit(1)
         raise
     # standalone_mode=False hands typer.Exit's code back instead of exiting.

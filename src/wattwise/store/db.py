@@ -6,6 +6,7 @@ writers (several ``wattwise measure`` at once) wait for the lock instead of fail
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +56,26 @@ def make_engine(url: str) -> Engine:
     import wattwise.store.jobs  # noqa: F401
     from wattwise.store import models  # noqa: F401
 
-    try:
-        Base.metadata.create_all(engine)
-    except SQLAlchemyError as err:
-        raise StoreError(
-            f"cannot open store {url}: {_first_line(err)}",
-            hint="check the path is writable or set WATTWISE_HOME",
-        ) from None
+    _create_tables(engine, url)
     return engine
+
+
+def _create_tables(engine: Engine, url: str) -> None:
+    # Two processes opening a brand-new database at once can both try CREATE TABLE
+    # (the existence check and the create are not atomic); the loser sees "already
+    # exists" and tries again, now finding the tables.
+    for attempt in range(3):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except SQLAlchemyError as err:
+            if "already exists" in str(err) and attempt < 2:
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            raise StoreError(
+                f"cannot open store {url}: {_first_line(err)}",
+                hint="check the path is writable or set WATTWISE_HOME",
+            ) from None
 
 
 def _first_line(err: SQLAlchemyError) -> str:

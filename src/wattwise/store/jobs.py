@@ -317,17 +317,8 @@ class JobStore:
     def __init__(self, url: str | None = None) -> None:
         from wattwise.store.runs import RunStore
 
-        # RunStore resolves the URL (env, config, default) and creates all tables. Two
-        # processes opening a brand-new SQLite file at once can both try CREATE TABLE;
-        # the loser sees "already exists" and simply opens it again.
-        for attempt in range(3):
-            try:
-                self.runs = RunStore(url)
-                break
-            except StoreError as err:
-                if "already exists" not in str(err) or attempt == 2:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        # RunStore resolves the URL (env, config, default) and creates all tables.
+        self.runs = RunStore(url)
         self.url = self.runs.url
         self._engine = self.runs.engine
 
