@@ -386,9 +386,6 @@ class EngineLoop:
 
     def start(self) -> None:
         """Start Ray and the head (seconds); raises if Ray cannot start."""
-        # A fresh embedded instance even when `ray start` left a cluster on this machine
-        # (ray.init() with no address would join that one).
-        os.environ["RAY_ADDRESS"] = "local"
         self.engine.start()
 
     def submit(self, t: Template) -> None:

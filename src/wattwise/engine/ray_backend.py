@@ -50,7 +50,9 @@ def connect(
     if address is None:
         kwargs.update(num_cpus=num_cpus, labels=labels or None)
     try:
-        ray.init(address=address, **kwargs)
+        # "local" starts a fresh embedded instance; plain None would silently join any
+        # cluster a `ray start` left on this machine (or RAY_ADDRESS points at).
+        ray.init(address=address or "local", **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise EngineError(
