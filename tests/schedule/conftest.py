@@ -7,7 +7,6 @@ import pytest
 
 from tests.conftest import shared_data_dir
 from wattwise.schedule.model import Cluster, JobBatch, NodeGroup
-from wattwise.schedule.signals import Signals
 from wattwise.units import TimeSeries
 
 DATA = shared_data_dir()
@@ -68,7 +67,3 @@ def de_values() -> np.ndarray:
     from wattwise.grid import load_intensity
 
     return np.asarray(load_intensity(DATA / "carbon" / "DE-LU_2023_hourly.csv").values)
-
-
-def signals_for(sig: Signals) -> Signals:
-    return sig

@@ -109,6 +109,8 @@ def _table(results: dict[str, dict[str, Any]]) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)  # piped: keep every column whole
     for zone, res in results.items():
         t = Table(title=f"{zone}: policies side by side")
         cols = [
@@ -123,7 +125,7 @@ def _table(results: dict[str, dict[str, Any]]) -> None:
             ("solar self-use", "solar_self_consumption", "{:.0%}"),
             ("rejected", "rejected", "{}"),
         ]
-        t.add_column("policy")
+        t.add_column("policy", no_wrap=True)
         for head, _, _ in cols:
             t.add_column(head, justify="right")
         rows = dict(res["policies"])

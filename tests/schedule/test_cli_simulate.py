@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.schedule.conftest import DATA
+from wattwise.cli.main import main
+from wattwise.cli.simulate import parse_slack
+from wattwise.errors import ConfigError
+
+JOBS = DATA / "jobs" / "pai_1k.csv"
+GB = DATA / "carbon" / "GB_2023_hourly.csv"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(["simulate", *args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_has_every_policy_and_the_oracle(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "--jobs", str(JOBS), "--time-unit", "s", "--carbon", str(GB), "--json"
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert set(doc["policies"]) == {
+        "fifo",
+        "lowest-start",
+        "lowest-window",
+        "threshold",
+        "gaia-cst",
+        "efficiency",
+        "wattwise",
+    }
+    for m in doc["policies"].values():
+        assert {"co2e_kg", "energy_kwh", "deadline_misses", "mean_wait_h"} <= set(m)
+    assert doc["oracle"]["co2e_kg"] <= min(m["co2e_kg"] for m in doc["policies"].values())
+    assert doc["policies"]["fifo"]["saved_vs_fifo"] == 0.0
+
+
+def test_table_plots_and_cluster(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cluster = REPO_ROOT / "examples" / "clusters" / "hetero-solar-pai1k.yaml"
+    code, out, _ = run(
+        capsys,
+        "--jobs",
+        str(JOBS),
+        "--time-unit",
+        "s",
+        "--carbon",
+        str(GB),
+        "--cluster",
+        str(cluster),
+        "--policy",
+        "fifo,wattwise",
+        "--plot",
+        str(tmp_path),
+    )
+    assert code == 0
+    assert "fifo" in out and "wattwise" in out
+    assert (tmp_path / "simulate_GB.png").stat().st_size > 1000
+
+
+def test_bad_inputs_are_one_line_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "jobs.csv"
+    bad.write_text("arrival_time,length,cpus\n0,1,1\n2,x,1\n")
+    code, _, err = run(capsys, "--jobs", str(bad), "--carbon", str(GB))
+    assert code == 2 and f"{bad}:3: length is not a number" in err
+    assert "Traceback" not in err
+    # Hours read as hours: the 1k trace then spans decades, past the carbon year.
+    code, _, err = run(capsys, "--jobs", str(JOBS), "--carbon", str(GB), "--policy", "fifo")
+    assert code == 2 and "covers 8760 h" in err and "--wrap" in err
+    code, _, err = run(capsys, "--jobs", str(JOBS), "--carbon", str(GB), "--policy", "nope")
+    assert code == 2 and "unknown policy 'nope'" in err
+
+
+def test_slack_parsing() -> None:
+    assert parse_slack("24h") == 24.0
+    assert parse_slack("90m") == 1.5
+    assert parse_slack("2d") == 48.0
+    assert parse_slack("12") == 12.0
+    with pytest.raises(ConfigError):
+        parse_slack("soon")
