@@ -219,3 +219,15 @@ def test_threshold_suspends_and_resumes_interruptible_jobs() -> None:
     assert p is not None and len(p.start_h) == 3
     assert sorted(np.floor(p.start_h).tolist()) == [3.0, 6.0, 9.0]
     assert r.metrics.deadline_misses == 0
+
+
+def test_latest_safe_start_uses_the_upper_quantile_and_speed() -> None:
+    from wattwise.errors import ConfigError
+    from wattwise.schedule import Job, latest_safe_start
+
+    job = Job(job_id=1, arrival_h=2.0, length_h=2.0, cpus=4, deadline_h=30.0)
+    assert latest_safe_start(job, 3.0) == 27.0
+    assert latest_safe_start(job, 3.0, speed=0.5) == 24.0
+    assert latest_safe_start(job, 100.0) == 2.0  # never before arrival
+    with pytest.raises(ConfigError):
+        latest_safe_start(job, 3.0, speed=0.0)
