@@ -195,6 +195,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=7)
     args = parser.parse_args()
     env = {**os.environ, "WATTWISE_HOME": tempfile.mkdtemp(prefix="wattwise-bench-")}
+    # Time start-up as an installed package runs it: with byte-code caches, even where
+    # PYTHONDONTWRITEBYTECODE is set (this sandbox sets it).
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "src" / "wattwise")], check=True)
 
     cc_python = ensure_codecarbon()
     overhead = sampler_overhead(args.reps)
