@@ -112,17 +112,30 @@ def export_onnx(
 
 
 def onnx_node_names(onnx_path: Path, layers: Collection[str]) -> dict[str, list[str]]:
-    """MatMul/Gemm node names of each module name in ``layers`` (exporter scopes)."""
+    """MatMul/Gemm node names of each module name in ``layers``.
+
+    The TorchScript exporter names a node by its module scopes, e.g.
+    ``/model/encoder/layer.0/output/dense/MatMul`` (attribute names joined by "/") or,
+    inside ``nn.Sequential``, ``/model/blocks.0/blocks.0.2/Gemm`` (the full dotted name
+    as the last scope). Both forms are matched.
+    """
     import onnx
 
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    wanted = set(layers)
     found: dict[str, list[str]] = {layer: [] for layer in layers}
     for node in graph.node:
         if node.op_type not in ("MatMul", "Gemm"):
             continue
-        for layer in layers:
-            if f"/model/{layer.replace('.', '/')}/" in node.name + "/":
-                found[layer].append(node.name)
+        scopes = node.name.strip("/").split("/")[:-1]  # drop the op's own name
+        if scopes and scopes[0] == "model":  # our export wrapper's attribute
+            scopes = scopes[1:]
+        if not scopes:
+            continue
+        for name in {".".join(scopes), scopes[-1]} & wanted:
+            found[name].append(node.name)
+            if node.op_type == "Gemm":  # ORT rewrites Gemm to <name>_MatMul + Add first
+                found[name].append(node.name + "_MatMul")
     return found
 
 
