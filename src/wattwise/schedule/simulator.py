@@ -296,10 +296,17 @@ class _Dispatcher:
     def _serve_waiting(self, t: float, want: IntArray, start: FloatArray, group: IntArray) -> None:
         if not self.waiting:
             return
+        order = self.waiting
+        if self.edf:
+            # Overload-aware EDF: jobs already past their latest start will miss anyway;
+            # serving them first would make the salvageable ones miss too (the EDF
+            # domino effect), so they go after the rest.
+            cut = bisect.bisect_left(order, (t, -1))
+            order = order[cut:] + order[:cut]
         keep: list[tuple[float, int]] = []
-        for i, (key, row) in enumerate(self.waiting):
+        for i, (key, row) in enumerate(order):
             if max(self.free_cpus) <= 0:
-                keep.extend(self.waiting[i:])
+                keep.extend(order[i:])
                 break
             if not np.isnan(start[row]):
                 continue
@@ -308,5 +315,5 @@ class _Dispatcher:
                 self._start(row, g, t, start, group)
             else:
                 keep.append((key, row))
-
+        keep.sort()
         self.waiting = keep

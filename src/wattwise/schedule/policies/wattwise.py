@@ -5,12 +5,20 @@ For each arriving job it scores every (node group, start) pair by the forecast c
 of running there: the job's power on that group x its run time there (speed) x the
 forecast grid intensity, less what the forecast on-site PV surplus (PV minus what is
 already planned on that group) would cover. Starts whose run would overfill the
-group's planned capacity are ruled out. The cheapest pair goes into a planning
-calendar (per-hour cores and watts per group, fluid). When a job's planned hour comes,
-it is scored again with the forecast issued then (fresher, so more accurate near the
-start) and may move; it never moves past its latest safe start (deadline minus the
-calibrated upper quantile of its length). This is a greedy, per-job solution of the
-rolling-horizon LP that the oracle solves exactly with perfect knowledge.
+group's planning calendar (per-hour cores and watts per group, fluid, filled to
+``fill``) or begin after the latest safe start (deadline minus the calibrated upper
+quantile of the length) less ``guard_h`` are ruled out; the cheapest pair is
+committed. This is a greedy, per-job solution of the rolling-horizon LP that the
+oracle solves exactly with perfect knowledge.
+
+Re-planning: with limited capacity, every hour each deferred job is pulled forward to
+now when the fresh forecast says now is cheaper than its slot (its slot pays
+``pull_margin_per_h`` per hour of lead, for the error of far-ahead forecasts). When
+the dispatcher starts a job elsewhere or later, the calendar moves with it. Moving a
+job again at its start hour (``recheck``) is implemented but off: measured, it lost
+carbon, because the cheapest of many noisy far-ahead forecasts is biased low.
+Waiting jobs are served earliest-deadline first, except those already past their
+latest start, which go last (the simulator's dispatcher).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ class Wattwise(Policy):
     fill = 0.9
     #: Hours kept between a planned start and the latest safe start when capacity is
     #: limited, so a short wait for room at dispatch does not miss the deadline.
-    guard_h = 4.0
+    guard_h = 10.0
     queue_order = "edf"
     #: Premium on a start at the latest safe start relative to one at arrival
     #: (linear in between), limited capacity only.
