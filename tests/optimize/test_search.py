@@ -124,3 +124,14 @@ def test_sensitive_layers_are_left_in_float(fake_measure: FakeMeasure) -> None:
     skips = [c for c in r.candidates if "skip" in c.name]
     assert skips, "the search should retry int8 with sensitive layers in float"
     assert skips[0].recipe["float_layers"] and len(skips[0].recipe["float_layers"]) == 1
+
+
+def test_agreement_guard_rejects_recipes_that_drift_from_fp32(fake_measure: FakeMeasure) -> None:
+    r = optimize_inference(
+        tiny_workload(prune_ratios=(0.5,)), "100%", fake_measure,
+        fast_settings(min_agreement=1.0 + 1e-9),
+    )  # fmt: skip
+    others = [c for c in r.candidates if c.quality_from is None and c is not r.baseline]
+    assert others and not any(c.meets_budget for c in others)
+    assert any("cosine to fp32" in n for c in others for n in c.notes)
+    assert r.chosen.recipe["runtime"] == "fp32" and not r.chosen.recipe.get("transform")

@@ -51,6 +51,10 @@ def optimize_command(
         float,
         typer.Option("--window", help="shortest measured window, s (repeats a pass)", min=0.0),
     ] = 0.5,
+    min_cosine: Annotated[
+        float | None,
+        typer.Option("--min-cosine", help="also require this mean cosine to fp32 outputs"),
+    ] = None,
     energy_budget: Annotated[
         float | None,
         typer.Option("--energy-budget", help="training: also try stopping at this energy, J"),
@@ -81,6 +85,7 @@ def optimize_command(
             knob_rounds=rounds,
             progress=not no_progress,
             min_window_s=window,
+            min_agreement=min_cosine,
         )
         from wattwise.optimize.report import new_report_id
 

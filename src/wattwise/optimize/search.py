@@ -66,6 +66,9 @@ class SearchSettings:
     sensitivity_items: int = 64
     measure_items: int | None = None
     min_window_s: float = 0.5
+    # Optional guard: a recipe whose outputs' mean cosine to fp32 (on the sensitivity
+    # sample) is below this does not keep the budget, whatever its metric says.
+    min_agreement: float | None = None
     progress: bool = True
     workdir: Path | None = None
     seed: int = 0
@@ -173,6 +176,10 @@ class InferenceSearch:
             cand.error = cand.error or f"prediction raised {type(err).__name__}: {err}"
             return
         cand.agreement = _mean_cosine(out, reference)
+        floor = self.s.min_agreement
+        if floor is not None and cand.meets_budget and cand.agreement < floor:
+            cand.meets_budget = False
+            cand.notes.append(f"cosine to fp32 {cand.agreement:.4f} < guard {floor:g}")
 
     def _add(self, name: str, recipe: dict[str, Any], build: Callable[[], Any]) -> Candidate | None:
         """Build a backend; a recipe that cannot be built is skipped with its reason."""
@@ -230,6 +237,7 @@ class InferenceSearch:
         baseline.meets_budget = True
         self.floor = self.budget.floor(self.baseline_quality, self.w.higher_is_better)
         reference = self._predictor(baseline.backend)(self.sens_inputs)
+        self._reference = reference
         baseline.agreement = 1.0
 
         models = self._transforms(base_model)
@@ -292,6 +300,8 @@ class InferenceSearch:
                 cand.sparse_size_bytes = sparse_size_bytes(res.model)
                 cand.notes.append("size win when stored sparse; dense kernels do the same work")
                 self._evaluate(cand)
+                if cand.error is None:
+                    self._agreement(cand, self._reference)
         if not self.s.structured_prune:
             return out
         pairs = list(self.w.prunable) if self.w.prunable is not None else None
@@ -330,6 +340,8 @@ class InferenceSearch:
                     continue
                 cand.notes.extend(res.pruned)
                 self._evaluate(cand)
+                if cand.error is None:
+                    self._agreement(cand, self._reference)
                 if cand.meets_budget:
                     best = (name, res.model)
         if best is not None:
