@@ -8,21 +8,40 @@ intensity, not one average.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from wattwise.grid import IntensityProvider
 from wattwise.meter.types import Measurement
 from wattwise.units import JOULES_PER_KWH, TimeSeries
+from wattwise.units import co2e_grams as constant_co2e_grams
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from wattwise.grid import IntensityProvider
 
 
 def _intensity_at(series: TimeSeries, t_s: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     idx = np.searchsorted(series.times_s, t_s, side="right") - 1
     return series.values[np.clip(idx, 0, len(series) - 1)]
 
 
+def _constant_intensity(provider: IntensityProvider) -> float | None:
+    """The value of a provider that is constant in time (fixed, static), else ``None``."""
+    from wattwise.grid.provider import FixedProvider, StaticProvider
+
+    if isinstance(provider, FixedProvider):
+        return provider.g_per_kwh
+    if isinstance(provider, StaticProvider):
+        return provider.entry.g_per_kwh
+    return None
+
+
 def co2e_grams(measurement: Measurement, series: TimeSeries) -> float:
     """Carbon of ``measurement`` under intensity ``series`` (gCO₂e/kWh). Units: gCO₂e."""
+    import numpy as np
+
     if measurement.energy_j <= 0:
         return 0.0
     timeline = measurement.timeline
@@ -45,10 +64,11 @@ def co2e_grams(measurement: Measurement, series: TimeSeries) -> float:
 
 def with_carbon(measurement: Measurement, provider: IntensityProvider) -> Measurement:
     """A copy of ``measurement`` with ``co2e_g`` and ``intensity_source`` filled in."""
-    end = max(measurement.end_s, measurement.start_s + 1e-3)
-    series = provider.series(measurement.start_s, end)
-    return dataclasses.replace(
-        measurement,
-        co2e_g=co2e_grams(measurement, series),
-        intensity_source=provider.describe(),
-    )
+    constant = _constant_intensity(provider)
+    if constant is not None:
+        # Same answer as integrating a flat series, without loading NumPy.
+        grams = constant_co2e_grams(measurement.energy_j, constant)
+    else:
+        end = max(measurement.end_s, measurement.start_s + 1e-3)
+        grams = co2e_grams(measurement, provider.series(measurement.start_s, end))
+    return dataclasses.replace(measurement, co2e_g=grams, intensity_source=provider.describe())

@@ -14,14 +14,17 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from wattwise.errors import ConfigError, CoverageError
 from wattwise.grid.static import WORLD, StaticIntensity, static_intensity
-from wattwise.grid.trace import INTENSITY_UNIT, Emission, load_intensity
 from wattwise.units import TimeSeries
+
+if TYPE_CHECKING:
+    from wattwise.grid.trace import Emission
+
+# NumPy and the trace reader load on first use (inside the functions below), so a
+# fixed or static provider costs no NumPy import: `wattwise measure` starts faster.
 
 
 @runtime_checkable
@@ -46,6 +49,10 @@ def _check_range(start_s: float, end_s: float) -> None:
 
 
 def _constant(value: float, start_s: float, end_s: float) -> TimeSeries:
+    import numpy as np
+
+    from wattwise.grid.trace import INTENSITY_UNIT
+
     step = max(end_s - start_s, 1.0)
     return TimeSeries(
         times_s=np.array([start_s], dtype=np.float64),
@@ -135,6 +142,8 @@ class TraceProvider:
         return self._replayed(start_s, end_s)
 
     def _replayed(self, start_s: float, end_s: float) -> TimeSeries:
+        import numpy as np
+
         tr = self.trace
         step = tr.step_s
         first = math.floor(start_s / step) * step
@@ -162,6 +171,8 @@ class TraceProvider:
 
 def _slice(tr: TimeSeries, start_s: float, end_s: float) -> TimeSeries:
     """The samples whose steps overlap ``[start_s, end_s]`` (at least one)."""
+    import numpy as np
+
     lo = int(np.searchsorted(tr.times_s, start_s, side="right")) - 1
     hi = int(np.searchsorted(tr.times_s, end_s, side="left"))
     lo = max(lo, 0)
@@ -188,6 +199,8 @@ def resolve_provider(
     (``electricitymaps:DE``, ``watttime:CAISO_NORTH``, ``ukci:GB``, see
     :mod:`wattwise.grid.live`), which falls back to cache or the static average.
     """
+    from wattwise.grid.trace import load_intensity
+
     if fixed_g_per_kwh is not None:
         if not math.isfinite(fixed_g_per_kwh) or fixed_g_per_kwh < 0:
             raise ConfigError(
@@ -216,6 +229,8 @@ def forecast_series(
     in the trace); any other provider answers for the period itself (a live
     provider's own forecast, or a constant). Units: gCO₂e/kWh, epoch s.
     """
+    import numpy as np
+
     from wattwise.grid.forecast import walk_forward_forecasts
 
     if not isinstance(horizon_h, int) or horizon_h < 1:
