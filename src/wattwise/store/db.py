@@ -7,13 +7,15 @@ writers (several ``wattwise measure`` at once) wait for the lock instead of fail
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from wattwise.errors import StoreError
 
@@ -76,6 +78,21 @@ def _create_tables(engine: Engine, url: str) -> None:
                 f"cannot open store {url}: {_first_line(err)}",
                 hint="check the path is writable or set WATTWISE_HOME",
             ) from None
+
+
+@contextmanager
+def transaction(engine: Engine, url: str, what: str = "store") -> Iterator[Session]:
+    """One transaction; database failures become a one-line :class:`StoreError`."""
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    except OperationalError as err:
+        raise StoreError(
+            f"{what} {url} is not writable: {_first_line(err)}",
+            hint="check permissions of WATTWISE_HOME or the disk space",
+        ) from None
+    except SQLAlchemyError as err:
+        raise StoreError(f"{what} error: {err.__class__.__name__}: {err}") from None
 
 
 def _first_line(err: SQLAlchemyError) -> str:

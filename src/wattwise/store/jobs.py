@@ -14,8 +14,8 @@ Units in column names: ``_s`` seconds (times UTC epoch seconds), ``_j`` joules,
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
@@ -35,12 +35,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from wattwise.errors import StoreError
 from wattwise.meter.types import Measurement
-from wattwise.store.db import Base
+from wattwise.store.db import Base, transaction
 from wattwise.store.models import DeviceRow, RunRow, SampleRow
 
 JOB_STATUSES = ("queued", "waiting", "running", "succeeded", "failed", "cancelled")
@@ -322,18 +321,8 @@ class JobStore:
         self.url = self.runs.url
         self._engine = self.runs.engine
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        try:
-            with Session(self._engine, expire_on_commit=False) as session, session.begin():
-                yield session
-        except OperationalError as err:
-            raise StoreError(
-                f"job store {self.url} is not writable: {str(err.orig).splitlines()[0]}",
-                hint="check permissions of WATTWISE_HOME or the disk space",
-            ) from None
-        except SQLAlchemyError as err:
-            raise StoreError(f"job store error: {err.__class__.__name__}: {err}") from None
+    def _session(self) -> AbstractContextManager[Session]:
+        return transaction(self._engine, str(self.url), "job store")
 
     # -- clients -----------------------------------------------------------------
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from wattwise.errors import StoreError
 from wattwise.meter.types import Measurement
-from wattwise.store.db import make_engine
+from wattwise.store.db import make_engine, transaction
 from wattwise.store.models import DeviceRow, RunRow, SampleRow, WindowRow
 
 
@@ -133,18 +132,8 @@ class RunStore:
     def engine(self) -> Any:
         return self._engine
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        try:
-            with Session(self._engine, expire_on_commit=False) as session, session.begin():
-                yield session
-        except OperationalError as err:
-            raise StoreError(
-                f"store {self.url} is not writable: {str(err.orig).splitlines()[0]}",
-                hint="check permissions of WATTWISE_HOME or the disk space",
-            ) from None
-        except SQLAlchemyError as err:
-            raise StoreError(f"store error: {err.__class__.__name__}: {err}") from None
+    def _session(self) -> AbstractContextManager[Session]:
+        return transaction(self._engine, str(self.url), "store")
 
     # -- writing ---------------------------------------------------------------
 
