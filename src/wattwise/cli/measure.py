@@ -93,9 +93,9 @@ def measure_command(
 
 
 def _open_store() -> Any:
-    from wattwise.store import RunStore
+    from wattwise.store.journal import open_run_writer
 
-    return RunStore()
+    return open_run_writer()
 
 
 def _run_child(cmd: list[str], meter: Any, window: str, store: Any, run_id: int | None) -> int:
