@@ -46,6 +46,19 @@ def test_json_has_every_policy_and_the_oracle(capsys: pytest.CaptureFixture[str]
     assert doc["policies"]["fifo"]["saved_vs_fifo"] == 0.0
 
 
+def test_result_is_kept_for_the_api(
+    capsys: pytest.CaptureFixture[str], wattwise_home: Path
+) -> None:
+    code, _, err = run(
+        capsys, "--jobs", str(JOBS), "--time-unit", "s", "--carbon", str(GB), "--policy", "fifo"
+    )
+    assert code == 0 and "result saved to" in err
+    saved = list((wattwise_home / "simulations").glob("simulate-*/result.json"))
+    assert len(saved) == 1
+    doc = json.loads(saved[0].read_text())
+    assert doc["kind"] == "simulate" and "fifo" in doc["grids"]["GB"]["policies"]
+
+
 def test_table_plots_and_cluster(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     cluster = REPO_ROOT / "examples" / "clusters" / "hetero-solar-pai1k.yaml"
     code, out, _ = run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,10 @@ def register(app: typer.Typer) -> None:
             zone_res["oracle"] = pol.pop("oracle", None)
             if zone_res["oracle"] is None and cl is not None:
                 zone_res["oracle_note"] = "exact oracle needs unlimited capacity (see bench)"
+        saved = _save_result(
+            results, jobs=str(jobs), carbon=carbon_paths, cluster=cluster, slack_h=slack_h
+        )
+        print(f"wattwise: result saved to {saved}", file=sys.stderr)
         if plot is not None:
             _plots(results, plot)
         if as_json:
@@ -102,6 +107,35 @@ def register(app: typer.Typer) -> None:
         _table(results)
 
     _ = simulate_cmd
+
+
+def _save_result(
+    results: dict[str, dict[str, Any]],
+    *,
+    jobs: str,
+    carbon: list[str],
+    cluster: Path | None,
+    slack_h: float,
+) -> Path:
+    """Keep the comparison under $WATTWISE_HOME/simulations/<id>/ for the API and dashboard."""
+    from datetime import UTC, datetime
+
+    from wattwise.config import home
+
+    rid = "simulate-" + datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = home() / "simulations" / rid
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "kind": "simulate",
+        "jobs": jobs,
+        "carbon": carbon,
+        "cluster": str(cluster) if cluster is not None else None,
+        "slack_h": slack_h,
+        "grids": results,
+    }
+    path = folder / "result.json"
+    path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    return path
 
 
 def _table(results: dict[str, dict[str, Any]]) -> None:
