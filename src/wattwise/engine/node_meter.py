@@ -199,17 +199,7 @@ class NodeMeter:
                         start_s=job.start_s,
                         end_s=now,
                         cpu_s=job.last_cpu_s,
-                        devices=tuple(
-                            DeviceEnergy(
-                                name=d.name,
-                                kind=d.kind,
-                                source=d.source,
-                                estimated=d.estimated,
-                                energy_j=job.device_j.get(d.name, 0.0),
-                                in_total=d.in_total,
-                            )
-                            for d in self._devices
-                        ),
+                        devices=tuple(d.used(job.device_j.get(d.name, 0.0)) for d in self._devices),
                         timeline=tuple(job.timeline),
                     )
                 )

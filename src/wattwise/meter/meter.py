@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from wattwise.errors import WattwiseError
 from wattwise.meter.sources.base import EnergySource
 from wattwise.meter.sources.estimate import EstimateSettings
-from wattwise.meter.types import Device, DeviceEnergy, Measurement, PowerSample
+from wattwise.meter.types import Device, Measurement, PowerSample
 
 #: Default time between background samples. Units: s. bench/meter.py measures its overhead.
 DEFAULT_INTERVAL_S = 0.5
@@ -166,15 +166,7 @@ class Meter:
         self, name: str, start: _Snapshot, stop: _Snapshot, inside: list[_Snapshot]
     ) -> Measurement:
         devices = tuple(
-            DeviceEnergy(
-                name=d.name,
-                kind=d.kind,
-                source=d.source,
-                estimated=d.estimated,
-                energy_j=max(0.0, stop.energy_j[d.name] - start.energy_j[d.name]),
-                in_total=d.in_total,
-            )
-            for d in self._devices
+            d.used(max(0.0, stop.energy_j[d.name] - start.energy_j[d.name])) for d in self._devices
         )
         counted = [d.name for d in self._devices if d.in_total]
         timeline: list[PowerSample] = []

@@ -32,6 +32,17 @@ class Device:
     def in_total(self) -> bool:
         return self.part_of is None
 
+    def used(self, energy_j: float) -> DeviceEnergy:
+        """This device's share of a window: ``energy_j`` joules. Units: J."""
+        return DeviceEnergy(
+            name=self.name,
+            kind=self.kind,
+            source=self.source,
+            estimated=self.estimated,
+            energy_j=energy_j,
+            in_total=self.in_total,
+        )
+
 
 @dataclass(frozen=True)
 class DeviceEnergy:
