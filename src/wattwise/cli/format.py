@@ -40,10 +40,12 @@ def seconds(s: float | None) -> str:
     return f"{s:.3f} s"
 
 
-def timestamp(epoch_s: float | None) -> str:
+def timestamp(epoch_s: float | None, *, short: bool = False) -> str:
+    """UTC time; ``short`` drops the year (narrow tables)."""
     if epoch_s is None:
         return "-"
-    return dt.datetime.fromtimestamp(epoch_s, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    pattern = "%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S"
+    return dt.datetime.fromtimestamp(epoch_s, tz=dt.UTC).strftime(pattern)
 
 
 def how(estimated: bool) -> str:

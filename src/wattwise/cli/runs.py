@@ -66,7 +66,7 @@ def runs_command(
             str(r.id),
             r.name,
             r.status + (f" ({r.exit_code})" if r.exit_code not in (None, 0) else ""),
-            fmt.timestamp(r.started_s),
+            fmt.timestamp(r.started_s, short=True),
             fmt.seconds(r.duration_s),
             fmt.energy(r.energy_j),
             fmt.grams(r.co2e_g),
