@@ -51,6 +51,19 @@ def _report(result: Any, name: str) -> str:
     return str((REPORTS / name / "report.html").relative_to(REPO))
 
 
+def _tuned_fp32(r: Any) -> tuple[Any, float]:
+    """fp32 at its best threads x batch, and its energy per item over the chosen recipe's."""
+    tuned = [
+        c
+        for c in r.candidates
+        if c.recipe.get("runtime") == "fp32"
+        and not c.recipe.get("transform")
+        and c.energy_per_item_j is not None
+    ]
+    best_fp32 = min(tuned, key=lambda c: c.energy_per_item_j or math.inf)
+    return best_fp32, (best_fp32.energy_per_item_j or 0.0) / (r.chosen.energy_per_item_j or 1.0)
+
+
 def _rows(result: Any, limit: int = 12) -> None:
     cands = [c for c in result.candidates if c.energy_per_item_j is not None]
     cands.sort(key=lambda c: c.energy_per_item_j)
@@ -88,15 +101,7 @@ def bench_minilm() -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
         pt_test = float(w.test_evaluate(Predictor(pt.backend, w, w.batch_size)))
     ratio = r.energy_ratio or 0.0
-    tuned = [
-        c
-        for c in r.candidates
-        if c.recipe.get("runtime") == "fp32"
-        and not c.recipe.get("transform")
-        and c.energy_per_item_j is not None
-    ]
-    best_fp32 = min(tuned, key=lambda c: c.energy_per_item_j or math.inf)
-    tuned_ratio = (best_fp32.energy_per_item_j or 0.0) / (r.chosen.energy_per_item_j or 1.0)
+    best_fp32, tuned_ratio = _tuned_fp32(r)
     print(
         f"  vs fp32 as given: {ratio:.2f}x; vs fp32 at its best threads x batch: "
         f"{tuned_ratio:.2f}x; test Spearman fp32 {base_test:.4f}, chosen {chosen_test:.4f}"
@@ -148,15 +153,7 @@ def bench_digits() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     print(f"\nDigits MLP ({took:.0f} s)")
     _rows(r)
     drop_pp = 100 * ((r.baseline.test_quality or 0.0) - (r.chosen.test_quality or 0.0))
-    tuned = [
-        c
-        for c in r.candidates
-        if c.recipe.get("runtime") == "fp32"
-        and not c.recipe.get("transform")
-        and c.energy_per_item_j is not None
-    ]
-    best_fp32 = min(tuned, key=lambda c: c.energy_per_item_j or math.inf)
-    tuned_ratio = (best_fp32.energy_per_item_j or 0.0) / (r.chosen.energy_per_item_j or 1.0)
+    best_fp32, tuned_ratio = _tuned_fp32(r)
     print(
         f"  vs fp32 as given: {r.energy_ratio or 0.0:.2f}x; vs fp32 at its best threads x "
         f"batch: {tuned_ratio:.2f}x; test accuracy drop {drop_pp:.2f} pp"
