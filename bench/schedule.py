@@ -44,6 +44,7 @@ from wattwise.schedule.scenario import (  # noqa: E402
     load_carbon,
     oracle_metrics,
 )
+from wattwise.schedule.signals import perfect_foresight  # noqa: E402
 from wattwise.schedule.simulator import simulate  # noqa: E402
 from wattwise.schedule.traces import read_job_trace  # noqa: E402
 
@@ -72,6 +73,8 @@ SITES: dict[str, tuple[float, float, str | None]] = {
     "IN-WE": (19.08, 72.88, "Mumbai"),
 }
 LP_DAYS = 14
+#: wattwise's policy fed the true future instead of forecasts (a diagnostic, not a policy).
+PERFECT = "wattwise-perfect-forecast"
 SLACK_H = 24.0
 
 
@@ -110,6 +113,12 @@ def run_setting(
     if scn.cluster.unlimited:
         t0 = time.perf_counter()
         out["oracle"] = row(oracle_metrics(scn), time.perf_counter() - t0)
+        # The same policy with forecasts that are the truth: what is left of the gap to
+        # the oracle is the policy's own; the rest is forecast error.
+        t0 = time.perf_counter()
+        perfect = perfect_foresight(scn.signals)
+        m = simulate(scn.jobs, scn.cluster, perfect, make_policy("wattwise")).metrics
+        out[PERFECT] = row(m, time.perf_counter() - t0)
     base = out["fifo"]["co2e_kg"]
     for d in out.values():
         d["saved_pct"] = 100.0 * (1.0 - d["co2e_kg"] / base)
@@ -128,6 +137,9 @@ def lp_window(jobs: JobBatch, carbon: dict[str, Any], cluster: Cluster) -> dict[
     for name in POLICIES:
         m = simulate(scn.jobs, scn.cluster, scn.signals, make_policy(name), until_h=until).metrics
         res[name] = {"co2e_kg": m.co2e_kg, "deadline_misses": m.deadline_misses}
+    perfect = perfect_foresight(scn.signals)
+    m = simulate(scn.jobs, scn.cluster, perfect, make_policy("wattwise"), until_h=until).metrics
+    res[PERFECT] = {"co2e_kg": m.co2e_kg, "deadline_misses": m.deadline_misses}
     bound = oracle_lp(sub, cluster, scn.signals, until)
     res["oracle_lp"] = {"co2e_kg": bound.co2e_kg, "seconds": bound.seconds, "vars": bound.variables}
     return res
@@ -169,6 +181,16 @@ def predictor_error() -> dict[str, Any]:
     return evaluate_on_zeus(DATA / "gpu").as_dict()
 
 
+def speed_probe_s() -> float:
+    """Seconds for a fixed pure-Python loop: run times here swing with the host's load
+    (a shared VM), so the figures carry the speed the machine had when they were taken."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - t0
+
+
 def goal(name: str, value: float, unit: str, op: str, target: float) -> dict[str, Any]:
     met = {">=": value >= target, "<=": value <= target}[op]
     return {
@@ -185,6 +207,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="pai_1k only")
     args = ap.parse_args()
     traces = TRACES[2:] if args.quick else TRACES
+    probe_start = speed_probe_s()
     results: dict[str, Any] = {}
     for trace, unit, cluster_file in traces:
         jobs = read_job_trace(DATA / "jobs" / trace, time_unit=unit, slack_h=SLACK_H)
@@ -203,6 +226,7 @@ def main() -> None:
             print(f"# {key} done in {time.perf_counter() - t0:.0f} s", flush=True)
             report_one(key, results[key])
     goals = summarise(results, traces)
+    diag = diagnostics(results)
     goals_extra = bad_inputs()
     goals.append(
         goal(
@@ -217,7 +241,9 @@ def main() -> None:
     doc = {
         "command": ".venv/bin/python bench/schedule.py" + (" --quick" if args.quick else ""),
         "machine": machine(),
+        "python_loop_10M_s": {"start": probe_start, "end": speed_probe_s()},
         "goals": goals,
+        "diagnostics": diag,
         "bad_inputs": goals_extra,
         "predictor": pred,
         "setup": {
@@ -237,6 +263,8 @@ def main() -> None:
             f"{'MET ' if g['met'] else 'MISS'} {g['name']}: "
             f"{g['value']:.3g} {g['unit']} ({g['goal']})"
         )
+    for name, value in diag.items():
+        print(f"     {name}: {value:.3g}")
     print("predictor:", json.dumps(pred))
     print(f"wrote {out}")
 
@@ -259,6 +287,40 @@ def report_one(key: str, res: dict[str, Any]) -> None:
         f"{w['wattwise']['co2e_kg']:.2f} kg ({100 * (w['wattwise']['co2e_kg'] / lp - 1):+.1f}%), "
         f"fifo {w['fifo']['co2e_kg']:.2f} kg"
     )
+
+
+def diagnostics(results: dict[str, Any]) -> dict[str, float]:
+    """Figures that explain the goals (not goals themselves), worst case over runs:
+
+    * the gap to the bound with perfect forecasts (the policy's own share of the gap);
+    * in the limited setting, the margin over the best baseline that misses no more
+      deadlines than FIFO (the time-shifting baselines buy carbon with misses there).
+    """
+    perfect_gap: dict[str, list[float]] = {"unlimited": [], "capacity": []}
+    fair_margin: list[float] = []
+    for key, res in results.items():
+        rows = res["unlimited"]
+        perfect_gap["unlimited"].append(
+            100.0 * (rows[PERFECT]["co2e_kg"] / rows["oracle"]["co2e_kg"] - 1.0)
+        )
+        w = res["capacity_lp_window"]
+        perfect_gap["capacity"].append(
+            100.0 * (w[PERFECT]["co2e_kg"] / w["oracle_lp"]["co2e_kg"] - 1.0)
+        )
+        if key.split("|")[1] in FLAT:
+            continue
+        cap = res["capacity"]
+        on_time = [
+            cap[b]["saved_pct"]
+            for b in BASELINES
+            if cap[b]["deadline_misses"] <= cap["fifo"]["deadline_misses"]
+        ]
+        fair_margin.append(cap["wattwise"]["saved_pct"] - max(on_time))
+    return {
+        "unlimited_perfect_forecast_gap_to_oracle_pct": max(perfect_gap["unlimited"]),
+        "capacity_perfect_forecast_gap_to_lp_pct": max(perfect_gap["capacity"]),
+        "capacity_margin_over_best_on_time_baseline_pp": min(fair_margin),
+    }
 
 
 def summarise(results: dict[str, Any], traces: list[tuple[str, str, str]]) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ does not cover raises :class:`CoverageError`, unless ``wrap=True`` repeats the d
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -141,6 +141,22 @@ def build_signals(
         pv_forecast_w=pv_fc,
         wrapped=wrap and any(len(s) < needed_h for s in intensity_by_zone.values()),
         zones=tuple(group_zones),
+    )
+
+
+def perfect_foresight(signals: Signals) -> Signals:
+    """The same signals with every forecast replaced by what really happened.
+
+    Not something a scheduler can have: benchmarks use it to split a policy's gap to
+    the offline bound into what forecast error costs and what the policy itself loses.
+    """
+    n_issue, horizon = signals.forecast.shape[1], signals.forecast.shape[2]
+    idx = np.arange(n_issue)[:, None] + np.arange(horizon)[None, :]
+    idx = np.minimum(idx, signals.intensity.shape[1] - 1)
+    return replace(
+        signals,
+        forecast=signals.intensity[:, idx],
+        pv_forecast_w=signals.pv_w[:, np.minimum(idx, signals.pv_w.shape[1] - 1)],
     )
 
 

@@ -223,6 +223,18 @@ class _Dispatcher:
 
         self.seen_version: dict[int, int] = {}
         self.groups = range(len(cluster.groups))
+        self.total_cpus = [g.total_cpus for g in cluster.groups]
+        self.total_gpus = [g.total_gpus for g in cluster.groups]
+        # Backfilling with reservations (EASY), for policies that ask: the most urgent
+        # blocked job holds a reservation on its group, and later jobs may start there
+        # only if they end (by their upper estimate) before it can start, or use cores
+        # it will not need. Without it, a stream of small jobs starves wide ones.
+        self.reserve = bool(getattr(policy, "reservations", False))
+        self.running: list[dict[int, float]] = [{} for _ in cluster.groups]  # row -> end
+        self.resv: dict[int, list[float]] = {}  # group -> [shadow time, spare cpus, gpus]
+        self.started = [False] * len(jobs)
+        # Waiting row -> (the group it waits for, when it may look at others).
+        self.wanted: dict[int, tuple[int, float]] = {}
 
     def ready(self, t: float, row: int, ver: int) -> None:
         self.seen_version[row] = ver
@@ -231,25 +243,60 @@ class _Dispatcher:
     def idle(self) -> bool:
         return not self.ready_heap and not self.done_heap and not self.waiting
 
-    def _fits(self, row: int, g: int) -> bool:
-        return self.free_cpus[g] >= self.cpus[row] and self.free_gpus[g] >= self.gpus[row]
+    def _fits(self, row: int, g: int, t: float) -> bool:
+        if self.free_cpus[g] < self.cpus[row] or self.free_gpus[g] < self.gpus[row]:
+            return False
+        r = self.resv.get(g)
+        if r is None:
+            return True
+        ends_before = t + self.upper[row] / self.speed[g] <= r[0] + 1e-9
+        return ends_before or (self.cpus[row] <= r[1] and self.gpus[row] <= r[2])
+
+    def _reserve(self, row: int, want: int, t: float) -> None:
+        """Give blocked ``row`` the reservation on its group if that group has none:
+        when, by the running jobs' upper estimates, enough frees up for it."""
+        if want == ANY_GROUP:
+            order = [g for g in self.policy.group_order if self.total_cpus[g] >= self.cpus[row]]
+            if not order:
+                return
+            want = order[0]
+        if want in self.resv or self.total_cpus[want] < self.cpus[row]:
+            return
+        if self.total_gpus[want] < self.gpus[row]:
+            return
+        free_c, free_g = self.free_cpus[want], self.free_gpus[want]
+        shadow = t
+        ends = sorted((max(e, t), r) for r, e in self.running[want].items())
+        for end, r in ends:
+            if free_c >= self.cpus[row] and free_g >= self.gpus[row]:
+                break
+            free_c += self.cpus[r]
+            free_g += self.gpus[r]
+            shadow = end
+        self.resv[want] = [shadow, free_c - self.cpus[row], free_g - self.gpus[row]]
+
+    def _switch_h(self, row: int, g: int) -> float:
+        """When a job waiting for group ``g`` may look at other groups. Units: h."""
+        latest = self.deadline[row] - self.upper[row] / self.speed[g]
+        return latest - self.guard_h - self.patience_h - 1e-9
 
     def _choose(self, row: int, want: int, t: float) -> int:
         order = self.policy.group_order
         if want != ANY_GROUP:
-            if self._fits(row, want):
+            if self._fits(row, want, t):
                 return want
-            latest = self.deadline[row] - self.upper[row] / self.speed[want]
-            if t < latest - self.guard_h - self.patience_h - 1e-9:
+            if t < self._switch_h(row, want):
                 return -1
+            latest = self.deadline[row] - self.upper[row] / self.speed[want]
             # The deadline is near: any group that still meets it, then any at all.
             for g in order:
-                if self._fits(row, g) and t + self.upper[row] / self.speed[g] <= self.deadline[row]:
+                fast_enough = t + self.upper[row] / self.speed[g] <= self.deadline[row]
+                if fast_enough and self._fits(row, g, t):
                     return g
             if t < latest - 1e-9:
                 return -1
         for g in order:
-            if self._fits(row, g):
+            if self._fits(row, g, t):
                 return g
         return -1
 
@@ -258,6 +305,13 @@ class _Dispatcher:
         self.free_gpus[g] -= self.gpus[row]
         start[row] = t
         group[row] = g
+        self.started[row] = True
+        r = self.resv.get(g)
+        if r is not None and t + self.upper[row] / self.speed[g] > r[0] + 1e-9:
+            r[1] -= self.cpus[row]  # a backfill that outlasts the shadow time uses spare cores
+            r[2] -= self.gpus[row]
+        if self.reserve:
+            self.running[g][row] = t + self.upper[row] / self.speed[g]
 
         heapq.heappush(self.done_heap, (t + self.length[row] / self.speed[g], row, g))
         self.policy.started(int(self.jobs.job_id[row]), g, t)
@@ -274,26 +328,35 @@ class _Dispatcher:
                 return
             if t_d <= t_r:
                 _, row, g = heapq.heappop(done)
-                self.free_cpus[g] += self.cpus[row]
-                self.free_gpus[g] += self.gpus[row]
+                self._finish(row, g)
                 # Drain every completion at this instant before starting waiters.
                 while done and done[0][0] <= t:
                     _, r2, g2 = heapq.heappop(done)
-                    self.free_cpus[g2] += self.cpus[r2]
-                    self.free_gpus[g2] += self.gpus[r2]
+                    self._finish(r2, g2)
                 self._serve_waiting(t, want, start, group)
                 continue
             _, ver, row = heapq.heappop(ready)
-            if ver != version[row] or not np.isnan(start[row]):
+            if ver != version[row] or self.started[row]:
                 continue
             g = self._choose(row, int(want[row]), t)
             if g >= 0:
                 self._start(row, g, t, start, group)
             else:
                 self.tick += 1.0
+                w = int(want[row])
+                self.wanted[row] = (w, self._switch_h(row, w) if w >= 0 else -np.inf)
                 bisect.insort(self.waiting, (self.latest[row] if self.edf else self.tick, row))
+                if self.reserve:
+                    self._reserve(row, int(want[row]), t)
+
+    def _finish(self, row: int, g: int) -> None:
+        self.free_cpus[g] += self.cpus[row]
+        self.free_gpus[g] += self.gpus[row]
+        if self.reserve:
+            del self.running[g][row]
 
     def _serve_waiting(self, t: float, want: IntArray, start: FloatArray, group: IntArray) -> None:
+        self.resv.clear()
         if not self.waiting:
             return
         order = self.waiting
@@ -304,16 +367,32 @@ class _Dispatcher:
             cut = bisect.bisect_left(order, (t, -1))
             order = order[cut:] + order[:cut]
         keep: list[tuple[float, int]] = []
+        free, cpus, started = self.free_cpus, self.cpus, self.started
+        most_free = max(free)
         for i, (key, row) in enumerate(order):
-            if max(self.free_cpus) <= 0:
+            if most_free <= 0:
                 keep.extend(order[i:])
                 break
-            if not np.isnan(start[row]):
+            if started[row]:
                 continue
-            g = self._choose(row, int(want[row]), t)
+            w, switch = self.wanted[row]
+            if w != want[row]:  # re-planned while waiting
+                w = int(want[row])
+                switch = self._switch_h(row, w) if w >= 0 else -np.inf
+                self.wanted[row] = (w, switch)
+            # Cheap tests first: most waiting jobs fit nowhere at this instant, or wait
+            # for their own full group while it is not yet time to look elsewhere.
+            c = cpus[row]
+            if c > most_free or (w >= 0 and c > free[w] and t < switch):
+                g = -1
+            else:
+                g = self._choose(row, w, t)
             if g >= 0:
                 self._start(row, g, t, start, group)
+                most_free = max(free)
             else:
                 keep.append((key, row))
+                if self.reserve and (w < 0 or w not in self.resv):
+                    self._reserve(row, w, t)
         keep.sort()
         self.waiting = keep
