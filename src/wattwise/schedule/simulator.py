@@ -4,8 +4,13 @@ The policy is called at the start of every hour with the jobs arriving in that h
 and the forecast issued then (re-planning policies are called every hour). Jobs never
 start before they arrive. With unlimited capacity a job starts exactly when planned;
 otherwise a dispatcher runs arrivals of planned starts and completions in time order:
-a job whose group is full waits, first come first served with backfilling, and may
-take any group once its latest safe start has passed. Deterministic: no randomness.
+a job whose group is full waits, first come first served with backfilling (or
+earliest deadline first, for policies whose ``queue_order`` is "edf"), and may take
+any group once its latest safe start has passed. Policies with ``reservations``
+get EASY-style backfilling: the first blocked job in queue order holds a
+reservation on its group from when the running jobs' upper estimates say enough
+frees up, and later jobs may start there only if they end before it or use cores it
+leaves spare. Deterministic: no randomness.
 """
 
 from __future__ import annotations

@@ -18,10 +18,19 @@ the dispatcher starts a job elsewhere or later, the calendar moves with it. Movi
 job again at its start hour (``recheck``) is implemented but off: measured, it lost
 carbon, because the cheapest of many noisy far-ahead forecasts is biased low.
 Waiting jobs are served earliest-deadline first, except those already past their
-latest start, which go last (the simulator's dispatcher).
+latest start, which go last, and backfilled around a reservation for the most urgent
+blocked job (the simulator's dispatcher).
+
+Why the calendar is overbooked (``fill`` > 1): on a cluster whose efficient group
+cannot take all the work, the cheapest core-hour is one on that group a few hours
+later, not one on the slow group now. Planning past the group's cores makes jobs
+queue for it; the guard before the latest safe start, the EDF queue and the
+reservations keep deadlines (measured in ``bench/schedule.py``).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -100,8 +109,8 @@ class Wattwise(Policy):
     def _reserve(self, jid: int, g: int, start: float, sign: float) -> None:
         _a, length, _upper, cpus, gpus, _deadline, _prio = self.jobs[jid]
         end = start + length / self.speed[g]
-        h0 = int(np.floor(start))
-        h1 = min(int(np.ceil(end)), self.t_max)
+        h0 = math.floor(start)
+        h1 = min(math.ceil(end), self.t_max)
         if h1 <= h0:
             return
         grp = self.cluster.groups[g]
@@ -127,7 +136,7 @@ class Wattwise(Policy):
     def _commit(self, jid: int, g: int, start: float) -> None:
         self.planned[jid] = (g, start)
         self._reserve(jid, g, start, 1.0)
-        self.due.setdefault(int(np.floor(start)), []).append(jid)
+        self.due.setdefault(math.floor(start), []).append(jid)
 
     def _batch(self, ids: list[int]) -> JobBatch:
         rows = [self.jobs[j] for j in ids]
@@ -289,8 +298,8 @@ class Wattwise(Policy):
             return True
         _, length, _, cpus, gpus, _, _ = self.jobs[jid]
         end = start + length / self.speed[g]
-        h0 = int(np.floor(start))
-        h1 = min(int(np.ceil(end)), self.t_max)
+        h0 = math.floor(start)
+        h1 = min(math.ceil(end), self.t_max)
         if h1 <= h0:
             return True
         ok = bool(self.cpu[g, h0:h1].max() + cpus <= self.cap_cpu[g] + 1e-9)
@@ -377,7 +386,8 @@ class Wattwise(Policy):
     def _pull_forward(self, now_h: float, forecast: ForecastView) -> list[int]:
         """Start now any deferred job for which the fresh forecast says now is cheaper
         than its planned slot (after the lead margin)."""
-        later = [j for j, (_, s) in self.planned.items() if s >= np.floor(now_h) + 1]
+        next_hour = math.floor(now_h) + 1
+        later = [j for j, (_, s) in self.planned.items() if s >= next_hour]
         if not later:
             return []
         q = self._batch(later)
