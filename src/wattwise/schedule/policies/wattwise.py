@@ -83,7 +83,6 @@ class Wattwise(Policy):
     #: now by this share per hour of lead before the policy waits for it.
     lead_margin_per_h = 0.03
     recheck = False
-    wait_margin_per_h = 0.0
     #: Lead margin for pulling a deferred job forward to now (0: the forecast as is).
     pull_margin_per_h = 0.03
     pull = True
@@ -255,9 +254,7 @@ class Wattwise(Policy):
         q = self._batch(ids)
         # Jobs placed before pay the lead margin to move: a fresh forecast must say
         # clearly that waiting longer pays.
-        margin = np.where(
-            np.arange(len(ids)) < n_rechecked, self.lead_margin_per_h, self.wait_margin_per_h
-        )
+        margin = np.where(np.arange(len(ids)) < n_rechecked, self.lead_margin_per_h, 0.0)
         order = np.argsort(q.deadline_h - q.length_upper_h, kind="stable")  # most urgent first
         q = q.subset(order)
         margin = margin[order]
