@@ -383,8 +383,19 @@ class Wattwise(Policy):
     def _pull_forward(self, now_h: float, forecast: ForecastView) -> list[int]:
         """Start now any deferred job for which the fresh forecast says now is cheaper
         than its planned slot (after the lead margin)."""
-        next_hour = math.floor(now_h) + 1
-        later = [j for j, (_, s) in self.planned.items() if s >= next_hour]
+        hour = math.floor(now_h)
+        later = [j for j, (_, s) in self.planned.items() if s >= hour + 1]
+        if later and hour < self.t_max:
+            # A job that does not fit in this hour's calendar cannot move to now (moves
+            # only add load to this hour): skip pricing it.
+            cpu_now = self.cpu[:, hour]
+            later = [
+                j
+                for j in later
+                if self.jobs[j][3]
+                <= self.cap_cpu[self.planned[j][0]] - cpu_now[self.planned[j][0]] + 1e-9
+                or self.jobs[j][1] <= 0.0
+            ]
         if not later:
             return []
         q = self._batch(later)
