@@ -74,3 +74,22 @@ def test_backfill_that_ends_before_the_reservation_still_runs() -> None:
 
 def test_wattwise_backfills_with_reservations() -> None:
     assert make_policy("wattwise").reservations is True  # type: ignore[attr-defined]
+
+
+def test_wattwise_queues_for_the_efficient_group_instead_of_spilling() -> None:
+    """A burst three times what the efficient group holds, on a flat grid: with a day of
+    slack, waiting a few hours for it beats running on the slow, hungry group now."""
+    from tests.schedule.conftest import two_groups
+
+    cl = two_groups()  # "old": 20 W/core at half speed; "new": 10 W/core
+    arrival = [i * 0.125 for i in range(24)]  # 24 two-core, one-hour jobs in 3 h
+    jobs = batch(arrival, [1.0] * 24, [2] * 24)
+    sig = build_signals(
+        cl, {"Z": hourly(np.full(24 * 4, 300.0))}, 60, 40, perfect, accounting_margin_h=48
+    )
+    fifo = simulate(jobs, cl, sig, make_policy("fifo"))
+    ours = simulate(jobs, cl, sig, make_policy("wattwise"))
+    assert ours.metrics.deadline_misses == 0
+    assert np.all(ours.group == 1)  # all on the efficient group
+    assert np.count_nonzero(fifo.group == 0) > 0  # FIFO spilled onto the old one
+    assert ours.metrics.energy_kwh < fifo.metrics.energy_kwh
