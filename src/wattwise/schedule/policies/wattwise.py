@@ -56,8 +56,9 @@ class Wattwise(Policy):
     #: Share of each group's cores the planner fills. Above 1: the calendar is
     #: overbooked on purpose, so jobs queue for the efficient, solar-fed group rather
     #: than spill onto the slow one; the dispatcher's EDF queue with reservations and
-    #: the guard absorb the overbooking (measured: 0.9 -> 1.35 saves 1.5-5 pp more
-    #: carbon and misses fewer deadlines on the shared traces, bench/schedule.py).
+    #: the guard absorb the overbooking (measured with them, against the former 0.9
+    #: and 10 h guard: +1.8 to +6.9 pp of carbon saved on the shared traces, still
+    #: fewer deadline misses than FIFO; bench/schedule.py, BENCHMARKS.md).
     fill = 1.35
     #: Hours kept between a planned start and the latest safe start when capacity is
     #: limited, so a short wait for room at dispatch does not miss the deadline.
