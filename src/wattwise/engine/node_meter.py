@@ -135,6 +135,7 @@ class NodeMeter:
         self._last_read = self._read_sources()
         self._last_mono = time.monotonic()
         self._since_s = time.time()
+        self._tick_s = self._since_s  # wall time of the latest counter read (s)
         self._device_total: dict[str, float] = dict.fromkeys(self._by_name, 0.0)
         self._attributed_j = 0.0
         self._unattributed_j = 0.0
@@ -167,9 +168,11 @@ class NodeMeter:
         self.register_many([(key, pid)])
 
     def register_many(self, jobs: Sequence[tuple[str, int]]) -> None:
-        now = time.time()
         with self._lock:
             self._tick({})  # energy before these jobs belongs to the jobs already here
+            # A job's window starts at the counter read that opens it, not before the
+            # lock: its energy and its duration then cover the same interval.
+            now = self._tick_s
             for key, pid in jobs:
                 try:
                     tree: ProcessTree | None = ProcessTree(pid)
@@ -188,7 +191,7 @@ class NodeMeter:
             if unknown:
                 raise KeyError(f"job {unknown[0]!r} is not registered on this node")
             self._tick(dict(jobs))
-            now = time.time()
+            now = self._tick_s  # the read that closes the window
             out = []
             for key, _ in jobs:
                 job = self._jobs.pop(key)
@@ -228,6 +231,7 @@ class NodeMeter:
         mono = time.monotonic()
         dt = mono - self._last_mono
         t_s = time.time()
+        self._tick_s = t_s
         delta = {name: reading[name] - self._last_read.get(name, 0.0) for name in reading}
         self._last_read, self._last_mono = reading, mono
         cpu_delta: dict[str, float] = {}
