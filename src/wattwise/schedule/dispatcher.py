@@ -87,9 +87,8 @@ class Dispatcher:
             if not order:
                 return
             want = order[0]
-        if want in self.resv or self.total_cpus[want] < self.cpus[row]:
-            return
-        if self.total_gpus[want] < self.gpus[row]:
+        too_big = self.total_cpus[want] < self.cpus[row] or self.total_gpus[want] < self.gpus[row]
+        if want in self.resv or too_big:
             return
         free_c, free_g = self.free_cpus[want], self.free_gpus[want]
         shadow = t
@@ -106,6 +105,11 @@ class Dispatcher:
         """When a job waiting for group ``g`` may look at other groups. Units: h."""
         latest = self.deadline[row] - self.upper[row] / self.speed[g]
         return latest - self.guard_h - self.patience_h - 1e-9
+
+    def _wait_for(self, row: int, want: int) -> tuple[int, float]:
+        """Remember the group ``row`` waits for and when it may look at others."""
+        self.wanted[row] = (want, self._switch_h(row, want) if want >= 0 else -np.inf)
+        return self.wanted[row]
 
     def _choose(self, row: int, want: int, t: float) -> int:
         order = self.policy.group_order
@@ -133,12 +137,13 @@ class Dispatcher:
         start[row] = t
         group[row] = g
         self.started[row] = True
+        expected_end = t + self.upper[row] / self.speed[g]
         r = self.resv.get(g)
-        if r is not None and t + self.upper[row] / self.speed[g] > r[0] + 1e-9:
+        if r is not None and expected_end > r[0] + 1e-9:
             r[1] -= self.cpus[row]  # a backfill that outlasts the shadow time uses spare cores
             r[2] -= self.gpus[row]
         if self.reserve:
-            self.running[g][row] = t + self.upper[row] / self.speed[g]
+            self.running[g][row] = expected_end
 
         heapq.heappush(self.done_heap, (t + self.length[row] / self.speed[g], row, g))
         self.policy.started(int(self.jobs.job_id[row]), g, t)
@@ -165,16 +170,16 @@ class Dispatcher:
             _, ver, row = heapq.heappop(ready)
             if ver != version[row] or self.started[row]:
                 continue
-            g = self._choose(row, int(want[row]), t)
+            w = int(want[row])
+            g = self._choose(row, w, t)
             if g >= 0:
                 self._start(row, g, t, start, group)
             else:
                 self.tick += 1.0
-                w = int(want[row])
-                self.wanted[row] = (w, self._switch_h(row, w) if w >= 0 else -np.inf)
+                self._wait_for(row, w)
                 bisect.insort(self.waiting, (self.latest[row] if self.edf else self.tick, row))
                 if self.reserve:
-                    self._reserve(row, int(want[row]), t)
+                    self._reserve(row, w, t)
 
     def _finish(self, row: int, g: int) -> None:
         self.free_cpus[g] += self.cpus[row]
@@ -204,9 +209,7 @@ class Dispatcher:
                 continue
             w, switch = self.wanted[row]
             if w != want[row]:  # re-planned while waiting
-                w = int(want[row])
-                switch = self._switch_h(row, w) if w >= 0 else -np.inf
-                self.wanted[row] = (w, switch)
+                w, switch = self._wait_for(row, int(want[row]))
             # Cheap tests first: most waiting jobs fit nowhere at this instant, or wait
             # for their own full group while it is not yet time to look elsewhere.
             c = cpus[row]

@@ -68,7 +68,6 @@ def simulate(
     """Run ``policy`` over ``jobs`` and account carbon with the true signal."""
     n = len(jobs)
     rejected, reasons = oversize(jobs, cluster)
-    len(cluster.groups)
     speed = np.array([g.speed for g in cluster.groups])
     w_cpu = np.array([g.active_w_per_cpu for g in cluster.groups])
     w_gpu = np.array([g.active_w_per_gpu for g in cluster.groups])

@@ -389,13 +389,11 @@ class Wattwise(Policy):
         if later and hour < self.t_max:
             # A job that does not fit in this hour's calendar cannot move to now (moves
             # only add load to this hour): skip pricing it.
-            cpu_now = self.cpu[:, hour]
+            room_now = self.cap_cpu - self.cpu[:, hour]
             later = [
                 j
                 for j in later
-                if self.jobs[j][3]
-                <= self.cap_cpu[self.planned[j][0]] - cpu_now[self.planned[j][0]] + 1e-9
-                or self.jobs[j][1] <= 0.0
+                if self.jobs[j][3] <= room_now[self.planned[j][0]] + 1e-9 or self.jobs[j][1] <= 0.0
             ]
         if not later:
             return []
