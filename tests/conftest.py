@@ -16,6 +16,20 @@ def shared_data_dir() -> Path:
     return Path(override) if override else REPO_ROOT.parent / "shared" / "data"
 
 
+def shared_file(*parts: str, whole_module: bool = False) -> Path:
+    """A path under the shared data. Where a checkout has none beside it the calling test
+    (or, with ``whole_module``, its module) is skipped, never failed: the data is public
+    but not shipped in the repository."""
+    path = shared_data_dir().joinpath(*parts)
+    if not path.exists():
+        pytest.skip(
+            f"shared data missing: {path} (lay ../shared beside the checkout"
+            " or set WATTWISE_SHARED_DATA)",
+            allow_module_level=whole_module,
+        )
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import shared_data_dir, shared_file
 
-
-def shared_data() -> Path:
-    override = os.environ.get("WATTWISE_SHARED_DATA")
-    return Path(override) if override else REPO / ".." / "shared" / "data"
-
-
-CARBON = shared_data() / "carbon"
-SOLAR = shared_data() / "solar" / "solar_example.csv"
+CARBON = shared_data_dir() / "carbon"
+SOLAR = shared_data_dir() / "solar" / "solar_example.csv"
 GRIDS = (
     "US-CAL-CISO_2022",
     "ES_2022",
@@ -27,11 +20,8 @@ GRIDS = (
 )
 
 
-def carbon_file(name: str) -> Path:
-    path = CARBON / f"{name}_hourly.csv"
-    if not path.exists():
-        pytest.skip(f"shared data missing: {path}", allow_module_level=True)
-    return path
+def carbon_file(name: str, whole_module: bool = False) -> Path:
+    return shared_file("carbon", f"{name}_hourly.csv", whole_module=whole_module)
 
 
 @pytest.fixture

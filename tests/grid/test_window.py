@@ -13,7 +13,7 @@ from wattwise.units import TimeSeries
 
 from .conftest import GRIDS, carbon_file
 
-TRACES = {g: load_intensity(carbon_file(g)) for g in GRIDS}
+TRACES = {g: load_intensity(carbon_file(g, whole_module=True)) for g in GRIDS}
 H = 3600.0
 
 

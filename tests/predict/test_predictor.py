@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import shared_data_dir
+from tests.conftest import shared_data_dir, shared_file
 from wattwise.errors import ConfigError, DataFormatError
 from wattwise.predict import JobRecord, JobSpec, Predictor, from_store, numeric_flags
 from wattwise.predict.evaluate import zeus_records
@@ -21,7 +21,7 @@ def test_numeric_flags_are_parsed_from_a_command_line() -> None:
 
 @pytest.fixture(scope="module")
 def zeus() -> tuple[list[JobRecord], list[int]]:
-    return zeus_records(GPU)
+    return zeus_records(shared_file("gpu"))
 
 
 def test_fit_on_real_runs_predicts_seen_workloads(zeus: tuple[list[JobRecord], list[int]]) -> None:

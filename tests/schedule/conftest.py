@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import shared_data_dir
+from tests.conftest import shared_file
 from wattwise.schedule.model import Cluster, JobBatch, NodeGroup
 from wattwise.units import TimeSeries
-
-DATA = shared_data_dir()
 
 
 def hourly(values: list[float] | np.ndarray, start_s: float = 1_672_531_200.0) -> TimeSeries:
@@ -66,4 +64,4 @@ def two_groups(solar_w: float = 0.0) -> Cluster:
 def de_values() -> np.ndarray:
     from wattwise.grid import load_intensity
 
-    return np.asarray(load_intensity(DATA / "carbon" / "DE-LU_2023_hourly.csv").values)
+    return np.asarray(load_intensity(shared_file("carbon", "DE-LU_2023_hourly.csv")).values)

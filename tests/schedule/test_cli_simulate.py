@@ -5,14 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-from tests.schedule.conftest import DATA
+from tests.conftest import REPO_ROOT, shared_file
 from wattwise.cli.main import main
 from wattwise.cli.simulate import parse_slack
 from wattwise.errors import ConfigError
 
-JOBS = DATA / "jobs" / "pai_1k.csv"
-GB = DATA / "carbon" / "GB_2023_hourly.csv"
+
+def jobs() -> Path:
+    return shared_file("jobs", "pai_1k.csv")
+
+
+def gb() -> Path:
+    return shared_file("carbon", "GB_2023_hourly.csv")
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -27,7 +31,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def test_json_has_every_policy_and_the_oracle(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
-        capsys, "--jobs", str(JOBS), "--time-unit", "s", "--carbon", str(GB), "--json"
+        capsys, "--jobs", str(jobs()), "--time-unit", "s", "--carbon", str(gb()), "--json"
     )
     assert code == 0
     doc = json.loads(out)
@@ -50,7 +54,7 @@ def test_result_is_kept_for_the_api(
     capsys: pytest.CaptureFixture[str], wattwise_home: Path
 ) -> None:
     code, _, err = run(
-        capsys, "--jobs", str(JOBS), "--time-unit", "s", "--carbon", str(GB), "--policy", "fifo"
+        capsys, "--jobs", str(jobs()), "--time-unit", "s", "--carbon", str(gb()), "--policy", "fifo"
     )
     assert code == 0 and "result saved to" in err
     saved = list((wattwise_home / "simulations").glob("simulate-*/result.json"))
@@ -64,11 +68,11 @@ def test_table_plots_and_cluster(capsys: pytest.CaptureFixture[str], tmp_path: P
     code, out, _ = run(
         capsys,
         "--jobs",
-        str(JOBS),
+        str(jobs()),
         "--time-unit",
         "s",
         "--carbon",
-        str(GB),
+        str(gb()),
         "--cluster",
         str(cluster),
         "--policy",
@@ -84,13 +88,13 @@ def test_table_plots_and_cluster(capsys: pytest.CaptureFixture[str], tmp_path: P
 def test_bad_inputs_are_one_line_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "jobs.csv"
     bad.write_text("arrival_time,length,cpus\n0,1,1\n2,x,1\n")
-    code, _, err = run(capsys, "--jobs", str(bad), "--carbon", str(GB))
+    code, _, err = run(capsys, "--jobs", str(bad), "--carbon", str(gb()))
     assert code == 2 and f"{bad}:3: length is not a number" in err
     assert "Traceback" not in err
     # Hours read as hours: the 1k trace then spans decades, past the carbon year.
-    code, _, err = run(capsys, "--jobs", str(JOBS), "--carbon", str(GB), "--policy", "fifo")
+    code, _, err = run(capsys, "--jobs", str(jobs()), "--carbon", str(gb()), "--policy", "fifo")
     assert code == 2 and "covers 8760 h" in err and "--wrap" in err
-    code, _, err = run(capsys, "--jobs", str(JOBS), "--carbon", str(GB), "--policy", "nope")
+    code, _, err = run(capsys, "--jobs", str(jobs()), "--carbon", str(gb()), "--policy", "nope")
     assert code == 2 and "unknown policy 'nope'" in err
 
 

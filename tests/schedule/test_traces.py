@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.schedule.conftest import DATA
+from tests.conftest import shared_file
 from wattwise.errors import ConfigError, DataFormatError
 from wattwise.schedule.traces import read_job_trace
 
@@ -17,7 +17,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_reads_the_gaia_trace_sorted_with_deadlines() -> None:
-    jobs = read_job_trace(DATA / "jobs" / "pai_1k.csv", time_unit="s", slack_h=24.0)
+    jobs = read_job_trace(shared_file("jobs", "pai_1k.csv"), time_unit="s", slack_h=24.0)
     assert len(jobs) == 1000
     assert np.all(np.diff(jobs.arrival_h) >= 0)
     # First row of the file: arrival 0 s, length 6302 s, 1 CPU.
