@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 
 import numpy as np
 
@@ -48,7 +49,9 @@ class Dispatcher:
         self.guard_h = float(getattr(policy, "guard_h", 0.0))
         self.patience_h = float(getattr(policy, "patience_h", 0.0))
 
-        self.seen_version: dict[int, int] = {}
+        # The latest plan of each row: its version and the group it is planned on.
+        self.version = [0] * len(jobs)
+        self.want = [ANY_GROUP] * len(jobs)
         self.groups = range(len(cluster.groups))
         self.total_cpus = [g.total_cpus for g in cluster.groups]
         self.total_gpus = [g.total_gpus for g in cluster.groups]
@@ -57,14 +60,20 @@ class Dispatcher:
         # only if they end (by their upper estimate) before it can start, or use cores
         # it will not need. Without it, a stream of small jobs starves wide ones.
         self.reserve = bool(getattr(policy, "reservations", False))
-        self.running: list[dict[int, float]] = [{} for _ in cluster.groups]  # row -> end
+        # Running jobs per group as sorted (expected end, row): a reservation walks
+        # them from the soonest end only until enough cores are free.
+        self.running: list[list[tuple[float, int]]] = [[] for _ in cluster.groups]
+        self.expected_end = [0.0] * len(jobs)
         self.resv: dict[int, list[float]] = {}  # group -> [shadow time, spare cpus, gpus]
         self.started = [False] * len(jobs)
         # Waiting row -> (the group it waits for, when it may look at others).
         self.wanted: dict[int, tuple[int, float]] = {}
 
-    def ready(self, t: float, row: int, ver: int) -> None:
-        self.seen_version[row] = ver
+    def ready(self, t: float, row: int, ver: int, want: int) -> None:
+        """The policy planned ``row`` (plan version ``ver``) to start at ``t`` on group
+        ``want`` (or ANY_GROUP); a newer plan supersedes an older one."""
+        self.version[row] = ver
+        self.want[row] = want
         heapq.heappush(self.ready_heap, (t, ver, row))
 
     def idle(self) -> bool:
@@ -90,16 +99,20 @@ class Dispatcher:
         too_big = self.total_cpus[want] < self.cpus[row] or self.total_gpus[want] < self.gpus[row]
         if want in self.resv or too_big:
             return
+        need_c, need_g = self.cpus[row], self.gpus[row]
         free_c, free_g = self.free_cpus[want], self.free_gpus[want]
         shadow = t
-        ends = sorted((max(e, t), r) for r, e in self.running[want].items())
-        for end, r in ends:
-            if free_c >= self.cpus[row] and free_g >= self.gpus[row]:
+        running = self.running[want]
+        # Jobs already past their expected end count as ending now (in row order).
+        overdue = bisect.bisect_right(running, (t, len(self.cpus)))
+        ends = sorted((t, r) for _, r in running[:overdue]) if overdue else []
+        for end, r in itertools.chain(ends, itertools.islice(running, overdue, None)):
+            if free_c >= need_c and free_g >= need_g:
                 break
             free_c += self.cpus[r]
             free_g += self.gpus[r]
             shadow = end
-        self.resv[want] = [shadow, free_c - self.cpus[row], free_g - self.gpus[row]]
+        self.resv[want] = [shadow, free_c - need_c, free_g - need_g]
 
     def _switch_h(self, row: int, g: int) -> float:
         """When a job waiting for group ``g`` may look at other groups. Units: h."""
@@ -111,12 +124,14 @@ class Dispatcher:
         self.wanted[row] = (want, self._switch_h(row, want) if want >= 0 else -np.inf)
         return self.wanted[row]
 
-    def _choose(self, row: int, want: int, t: float) -> int:
+    def _choose(self, row: int, want: int, t: float, switch: float | None = None) -> int:
+        """The group ``row`` starts on now, -1 to wait. ``switch``: when it may look at
+        groups other than ``want`` (computed when not given)."""
         order = self.policy.group_order
         if want != ANY_GROUP:
             if self._fits(row, want, t):
                 return want
-            if t < self._switch_h(row, want):
+            if t < (self._switch_h(row, want) if switch is None else switch):
                 return -1
             latest = self.deadline[row] - self.upper[row] / self.speed[want]
             # The deadline is near: any group that still meets it, then any at all.
@@ -143,14 +158,15 @@ class Dispatcher:
             r[1] -= self.cpus[row]  # a backfill that outlasts the shadow time uses spare cores
             r[2] -= self.gpus[row]
         if self.reserve:
-            self.running[g][row] = expected_end
+            self.expected_end[row] = expected_end
+            bisect.insort(self.running[g], (expected_end, row))
 
         heapq.heappush(self.done_heap, (t + self.length[row] / self.speed[g], row, g))
         self.policy.started(int(self.jobs.job_id[row]), g, t)
 
-    def run_until(
-        self, t_end: float, want: IntArray, version: IntArray, start: FloatArray, group: IntArray
-    ) -> None:
+    def run_until(self, t_end: float, start: FloatArray, group: IntArray) -> None:
+        """Start and finish jobs up to ``t_end``, writing starts and groups into
+        ``start`` and ``group``."""
         ready, done = self.ready_heap, self.done_heap
         while True:
             t_r = ready[0][0] if ready else np.inf
@@ -165,12 +181,12 @@ class Dispatcher:
                 while done and done[0][0] <= t:
                     _, r2, g2 = heapq.heappop(done)
                     self._finish(r2, g2)
-                self._serve_waiting(t, want, start, group)
+                self._serve_waiting(t, start, group)
                 continue
             _, ver, row = heapq.heappop(ready)
-            if ver != version[row] or self.started[row]:
+            if ver != self.version[row] or self.started[row]:
                 continue
-            w = int(want[row])
+            w = self.want[row]
             g = self._choose(row, w, t)
             if g >= 0:
                 self._start(row, g, t, start, group)
@@ -185,9 +201,10 @@ class Dispatcher:
         self.free_cpus[g] += self.cpus[row]
         self.free_gpus[g] += self.gpus[row]
         if self.reserve:
-            del self.running[g][row]
+            running = self.running[g]
+            del running[bisect.bisect_left(running, (self.expected_end[row], row))]
 
-    def _serve_waiting(self, t: float, want: IntArray, start: FloatArray, group: IntArray) -> None:
+    def _serve_waiting(self, t: float, start: FloatArray, group: IntArray) -> None:
         self.resv.clear()
         if not self.waiting:
             return
@@ -199,7 +216,8 @@ class Dispatcher:
             cut = bisect.bisect_left(order, (t, -1))
             order = order[cut:] + order[:cut]
         keep: list[tuple[float, int]] = []
-        free, cpus, started = self.free_cpus, self.cpus, self.started
+        free, cpus, started, want = self.free_cpus, self.cpus, self.started, self.want
+        resv = self.resv
         most_free = max(free)
         for i, (key, row) in enumerate(order):
             if most_free <= 0:
@@ -209,20 +227,22 @@ class Dispatcher:
                 continue
             w, switch = self.wanted[row]
             if w != want[row]:  # re-planned while waiting
-                w, switch = self._wait_for(row, int(want[row]))
+                w, switch = self._wait_for(row, want[row])
             # Cheap tests first: most waiting jobs fit nowhere at this instant, or wait
-            # for their own full group while it is not yet time to look elsewhere.
+            # for their own group while it is not yet time to look elsewhere.
             c = cpus[row]
-            if c > most_free or (w >= 0 and c > free[w] and t < switch):
+            if c > most_free:
                 g = -1
+            elif w >= 0 and t < switch:
+                g = w if c <= free[w] and self._fits(row, w, t) else -1
             else:
-                g = self._choose(row, w, t)
+                g = self._choose(row, w, t, switch)
             if g >= 0:
                 self._start(row, g, t, start, group)
                 most_free = max(free)
             else:
                 keep.append((key, row))
-                if self.reserve and (w < 0 or w not in self.resv):
+                if self.reserve and (w < 0 or w not in resv):
                     self._reserve(row, w, t)
         keep.sort()
         self.waiting = keep

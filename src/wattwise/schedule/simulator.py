@@ -110,7 +110,9 @@ def simulate(
                 if live is not None:
                     for r in rows:
                         if np.isnan(start[r]):
-                            live.ready(float(planned_s[r]), int(r), int(version[r]))
+                            live.ready(
+                                float(planned_s[r]), int(r), int(version[r]), int(planned_g[r])
+                            )
             if (
                 cluster.unlimited
                 and isinstance(policy, Threshold)
@@ -123,7 +125,7 @@ def simulate(
                 ):
                     segs[int(r)] = s
         if live is not None:
-            live.run_until(float(hour + 1), planned_g, version, start, group)
+            live.run_until(float(hour + 1), start, group)
         if progress is not None and hour % 24 == 0:
             progress(min(hour / max(plan_hours, 1), 1.0))
         hour += 1

@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from wattwise.schedule.model import Cluster, FloatArray, IntArray, JobBatch
+from wattwise.schedule.model import BoolArray, Cluster, FloatArray, IntArray, JobBatch
 from wattwise.schedule.policies.base import (
     ClusterState,
     ForecastView,
@@ -44,7 +44,7 @@ from wattwise.schedule.policies.base import (
     integer_candidates,
     power_w,
 )
-from wattwise.schedule.windows import integral_rows, prefix
+from wattwise.schedule.windows import integral_1d, integral_rows, prefix
 
 #: Calendar updates for jobs spanning at most this many hours use a plain loop.
 _SHORT_SPAN_H = 4
@@ -162,38 +162,31 @@ class Wattwise(Policy):
 
         ``margin`` (per job, per hour of lead) penalises waiting; 0 when None."""
         n = len(q)
-        if margin is None:
-            margin = np.zeros(n)
         h = forecast.hour
         horizon = forecast.intensity.shape[1]
-        hrs = np.arange(h, h + horizon)
-        inside = hrs < self.t_max
-        hrs_c = np.minimum(hrs, self.t_max - 1)
         best_cost = np.full(n, np.inf)
         best_g = np.zeros(n, np.int64)
         best_s = np.maximum(q.arrival_h, now_h)
         fallback_cost = np.full(n, np.inf)
         fallback_g = np.zeros(n, np.int64)
         fallback_s = best_s.copy()
-        rows = np.arange(n)[:, None]
+        rows = np.arange(n)
+        limited = not self.cluster.unlimited
+        # The lead margin and the lateness premium are mostly zero: skip their terms.
+        margin_on = margin is not None and bool(np.any(margin))
+        risk = self.late_premium if limited else 0.0
+        earliest = np.maximum(q.arrival_h, now_h)
         self._alternatives: list[tuple[int, FloatArray, FloatArray]] = []
         for g in range(len(self.cluster.groups)):
             p_w = power_w(q, self.cluster, g)
             dur = q.length_h / self.speed[g]
-            guard = 0.0 if self.cluster.unlimited else self.guard_h
-            latest = np.maximum(
-                np.maximum(q.arrival_h, now_h),
-                q.deadline_h - q.length_upper_h / self.speed[g] - guard,
-            )
-            if not self.cluster.unlimited:
+            guard = self.guard_h if limited else 0.0
+            latest = np.maximum(earliest, q.deadline_h - q.length_upper_h / self.speed[g] - guard)
+            if limited:
                 # Wide jobs need much of a group free at once, which can take hours to
                 # come: plan them with a longer guard before their latest safe start.
                 wide = q.cpus > self.wide_share * self.cluster.groups[g].total_cpus
-                latest = np.where(
-                    wide,
-                    np.maximum(np.maximum(q.arrival_h, now_h), latest - self.wide_guard_h),
-                    latest,
-                )
+                latest = np.where(wide, np.maximum(earliest, latest - self.wide_guard_h), latest)
             cand = np.concatenate(
                 [
                     integer_candidates(q, now_h, latest),
@@ -201,43 +194,35 @@ class Wattwise(Policy):
                 ],
                 axis=1,
             )
-            surplus = np.clip(forecast.pv_w[g] - self.watts[g, hrs_c], 0.0, None) * inside
-            with np.errstate(divide="ignore", invalid="ignore"):
-                covered = np.clip(surplus[None, :] / np.maximum(p_w, 1e-9)[:, None], 0.0, 1.0)
-            eff = forecast.intensity[g][None, :] * (1.0 - covered)
-            cum = prefix(eff)
             tau = cand - h
-            idx = np.broadcast_to(rows, cand.shape)
-            cost = (
-                integral_rows(cum, eff, idx, tau + dur[:, None]) - integral_rows(cum, eff, idx, tau)
-            ) * (p_w / 1000.0)[:, None]
+            tau_end = tau + dur[:, None]
+            # Only the forecast hours some candidate run touches matter.
+            span = min(horizon, math.ceil(float(tau_end.max())) + 1)
+            cost = self._energy_cost(g, forecast, span, tau, tau_end, p_w)
             lead = np.maximum(cand - max(now_h, float(h)), 0.0)
-            # Risk of missing the deadline grows as the start nears the latest safe
-            # start (queues at dispatch): a small premium for lateness within the slack.
-            slack = np.maximum(latest - np.maximum(q.arrival_h, now_h), 1e-9)[:, None]
-            late = np.clip((cand - q.arrival_h[:, None]) / slack, 0.0, 1.0)
-            risk = 0.0 if self.cluster.unlimited else self.late_premium
-            cost = cost * (1.0 + margin[:, None] * lead + risk * late) + 1e-9 * lead
-            # Capacity: any touched hour whose planned load leaves too little room.
-            free = self.cap_cpu[g] - self.cpu[g, hrs_c]
-            blocked = (free[None, :] < q.cpus[:, None] - 1e-9).astype(np.float64)
-            if np.any(q.gpus > 0):
-                free_g = self.cap_gpu[g] - self.gpu[g, hrs_c]
-                blocked = np.maximum(blocked, free_g[None, :] < q.gpus[:, None] - 1e-9)
-            bcum = prefix(blocked)
-            k0 = np.clip(np.floor(tau).astype(np.int64), 0, horizon)
-            k1 = np.clip(np.ceil(tau + dur[:, None]).astype(np.int64), 0, horizon)
-            nblocked = bcum[idx, k1] - bcum[idx, k0]
-            fits = self.cluster.unlimited | (q.cpus <= self.cluster.groups[g].total_cpus)
-            ok_cost = np.where(nblocked > 0.5, np.inf, cost)
-            ok_cost[~fits] = np.inf
+            if margin_on or risk:
+                factor = 1.0 + margin[:, None] * lead if margin_on and margin is not None else 1.0
+                if risk:
+                    # Risk of missing the deadline grows as the start nears the latest
+                    # safe start (queues at dispatch): a premium for lateness.
+                    slack = np.maximum(latest - earliest, 1e-9)[:, None]
+                    late = np.minimum(np.maximum((cand - q.arrival_h[:, None]) / slack, 0.0), 1.0)
+                    factor = factor + risk * late
+                cost = cost * factor
+            cost = cost + 1e-9 * lead
+            fits = q.cpus <= self.cluster.groups[g].total_cpus
+            if limited:
+                ok_cost = np.where(self._blocked(g, h, span, q, tau, tau_end), np.inf, cost)
+                ok_cost[~fits] = np.inf
+            else:
+                ok_cost, fits = cost, np.ones(n, np.bool_)
             self._alternatives.append((g, ok_cost, cand))
             j = np.argmin(ok_cost, axis=1)
-            c = ok_cost[np.arange(n), j]
+            c = ok_cost[rows, j]
             better = c < best_cost
             best_cost = np.where(better, c, best_cost)
             best_g = np.where(better, g, best_g)
-            best_s = np.where(better, cand[np.arange(n), j], best_s)
+            best_s = np.where(better, cand[rows, j], best_s)
             # Fallback when every start is over capacity: earliest start, cheapest group.
             fc = np.where(fits, cost[:, 0], np.inf)
             fb = fc < fallback_cost
@@ -248,6 +233,57 @@ class Wattwise(Policy):
         best_g = np.where(none, fallback_g, best_g)
         best_s = np.where(none, fallback_s, best_s)
         return best_cost, best_g, best_s
+
+    def _energy_cost(
+        self,
+        g: int,
+        forecast: ForecastView,
+        span: int,
+        tau: FloatArray,
+        tau_end: FloatArray,
+        p_w: FloatArray,
+    ) -> FloatArray:
+        """Forecast carbon (g) of running each job (row) from ``tau`` to ``tau_end``
+        hours after the forecast's issue on group ``g``, less what the forecast PV
+        surplus there covers; the first ``span`` forecast hours cover every run."""
+        hrs = np.arange(forecast.hour, forecast.hour + span)
+        intensity = forecast.intensity[g, :span]
+        surplus = forecast.pv_w[g, :span] - self.watts[g, np.minimum(hrs, self.t_max - 1)]
+        surplus = np.maximum(surplus, 0.0) * (hrs < self.t_max)
+        if not surplus.any():
+            # No PV surplus in reach: one intensity row serves every job.
+            cum1 = prefix(intensity)
+            energy = integral_1d(cum1, intensity, tau_end) - integral_1d(cum1, intensity, tau)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = surplus[None, :] / np.maximum(p_w, 1e-9)[:, None]
+            eff = intensity[None, :] * (1.0 - np.minimum(np.maximum(ratio, 0.0), 1.0))
+            cum = prefix(eff)
+            idx = np.arange(len(p_w))[:, None]
+            energy = integral_rows(cum, eff, idx, tau_end) - integral_rows(cum, eff, idx, tau)
+        out: FloatArray = energy * (p_w / 1000.0)[:, None]
+        return out
+
+    def _blocked(
+        self, g: int, h: int, span: int, q: JobBatch, tau: FloatArray, tau_end: FloatArray
+    ) -> BoolArray:
+        """Which candidate runs touch an hour whose planned load on group ``g`` leaves
+        too little room for the job (cores, or GPUs)."""
+        hrs_c = np.minimum(np.arange(h, h + span), self.t_max - 1)
+        free = self.cap_cpu[g] - self.cpu[g, hrs_c]
+        gpus = bool(np.any(q.gpus > 0))
+        if not gpus and float(free.min()) >= float(q.cpus.max()) - 1e-9:
+            return np.zeros(tau.shape, np.bool_)  # room for every job in every hour
+        blocked = free[None, :] < q.cpus[:, None] - 1e-9
+        if gpus:
+            free_g = self.cap_gpu[g] - self.gpu[g, hrs_c]
+            blocked = blocked | (free_g[None, :] < q.gpus[:, None] - 1e-9)
+        bcum = prefix(blocked.astype(np.float64))
+        k0 = np.minimum(np.maximum(np.floor(tau).astype(np.int64), 0), span)
+        k1 = np.minimum(np.maximum(np.ceil(tau_end).astype(np.int64), 0), span)
+        idx = np.arange(len(q))[:, None]
+        out: BoolArray = bcum[idx, k1] - bcum[idx, k0] > 0.5
+        return out
 
     def _place(
         self, now_h: float, ids: list[int], forecast: ForecastView, n_rechecked: int = 0
@@ -360,25 +396,35 @@ class Wattwise(Policy):
         ``g``, less what forecast PV surplus covers. ``own``: the job is already in
         the calendar at that slot, so its own load is added back to the surplus."""
         h = forecast.hour
-        horizon = forecast.intensity.shape[1]
-        t = np.arange(h, h + horizon, dtype=np.float64)
+        tau = start - h
+        tau_end = tau + dur
+        span = min(forecast.intensity.shape[1], math.ceil(float(tau_end.max())) + 1)
+        intensity = forecast.intensity[g, :span]
+        pv = forecast.pv_w[g, :span]
+        if not pv.any():
+            # No PV forecast in reach: nothing is covered, one row serves every job.
+            cum1 = prefix(intensity)
+            energy = integral_1d(cum1, intensity, tau_end) - integral_1d(cum1, intensity, tau)
+            out: FloatArray = energy * p_kw
+            return out
+        t = np.arange(h, h + span, dtype=np.float64)
         hrs = np.minimum(t.astype(np.int64), self.t_max - 1)
-        surplus = (forecast.pv_w[g] - self.watts[g, hrs])[None, :]
+        surplus = (pv - self.watts[g, hrs])[None, :]
         p_w = np.maximum(p_kw * 1000.0, 1e-9)[:, None]
         if own:
             end = (start + dur)[:, None]
-            ov = np.clip(
-                np.minimum(end, t[None, :] + 1) - np.maximum(start[:, None], t[None, :]), 0, 1
+            ov = np.minimum(
+                np.maximum(
+                    np.minimum(end, t[None, :] + 1) - np.maximum(start[:, None], t[None, :]), 0.0
+                ),
+                1.0,
             )
             surplus = surplus + p_w * ov
-        covered = np.clip(surplus / p_w, 0.0, 1.0)
-        eff = forecast.intensity[g][None, :] * (1.0 - covered)
+        covered = np.minimum(np.maximum(surplus / p_w, 0.0), 1.0)
+        eff = intensity[None, :] * (1.0 - covered)
         cum = prefix(eff)
         rows = np.arange(len(start))
-        tau = start - h
-        out: FloatArray = (
-            integral_rows(cum, eff, rows, tau + dur) - integral_rows(cum, eff, rows, tau)
-        ) * p_kw
+        out = (integral_rows(cum, eff, rows, tau_end) - integral_rows(cum, eff, rows, tau)) * p_kw
         return out
 
     def _pull_forward(self, now_h: float, forecast: ForecastView) -> list[int]:
