@@ -217,7 +217,13 @@ class Dispatcher:
             order = order[cut:] + order[:cut]
         keep: list[tuple[float, int]] = []
         free, cpus, started, want = self.free_cpus, self.cpus, self.started, self.want
-        resv = self.resv
+        resv, free_g, gpus, upper, speed = (
+            self.resv,
+            self.free_gpus,
+            self.gpus,
+            self.upper,
+            self.speed,
+        )
         most_free = max(free)
         for i, (key, row) in enumerate(order):
             if most_free <= 0:
@@ -234,7 +240,16 @@ class Dispatcher:
             if c > most_free:
                 g = -1
             elif w >= 0 and t < switch:
-                g = w if c <= free[w] and self._fits(row, w, t) else -1
+                # Only its own group for now (the body of _fits, inlined: hot).
+                g = -1
+                if c <= free[w] and gpus[row] <= free_g[w]:
+                    r = resv.get(w)
+                    if (
+                        r is None
+                        or t + upper[row] / speed[w] <= r[0] + 1e-9
+                        or (c <= r[1] and gpus[row] <= r[2])
+                    ):
+                        g = w
             else:
                 g = self._choose(row, w, t, switch)
             if g >= 0:

@@ -103,17 +103,39 @@ def power_w(queue: JobBatch, cluster: Cluster, g: int) -> FloatArray:
     return out
 
 
+def _hour_starts(
+    base: float, earliest: FloatArray, latest_h: FloatArray, hi: FloatArray
+) -> FloatArray:
+    """The arrival, then every whole hour from ``base`` up to the latest start, clamped
+    to ``hi`` (the latest start, or the arrival where that is later). Shape (jobs,
+    candidates)."""
+    span = float(np.max(latest_h - base)) if len(hi) else 0.0
+    n = int(np.ceil(max(span, 0.0))) + 2
+    grid = base + np.arange(n, dtype=np.float64)[None, :]
+    out: FloatArray = np.minimum(np.maximum(earliest[:, None], grid), hi[:, None])
+    return out
+
+
+def _end_aligned(
+    earliest: FloatArray, latest_h: FloatArray, hi: FloatArray, duration_h: FloatArray
+) -> FloatArray:
+    """Starts whose end falls on a whole hour, within [earliest, hi]."""
+    span = float(np.max(latest_h - earliest)) if len(hi) else 0.0
+    n = int(np.ceil(max(span, 0.0))) + 1
+    ends = np.ceil(earliest + duration_h)[:, None] + np.arange(n, dtype=np.float64)[None, :]
+    out: FloatArray = np.minimum(
+        np.maximum(ends - duration_h[:, None], earliest[:, None]), hi[:, None]
+    )
+    return out
+
+
 def integer_candidates(queue: JobBatch, now_h: float, latest_h: FloatArray) -> FloatArray:
     """Start candidates: the arrival, then every whole hour up to the latest start, and
     the latest start itself. Shape (jobs, candidates). Units: h."""
-    base = np.floor(max(now_h, 0.0))
     earliest = np.maximum(queue.arrival_h, now_h)
-    span = float(np.max(latest_h - base)) if len(queue) else 0.0
-    n = int(np.ceil(max(span, 0.0))) + 2
-    grid = base + np.arange(n, dtype=np.float64)[None, :]
-    cand = np.maximum(earliest[:, None], grid)
-    cand = np.minimum(cand, np.maximum(latest_h, earliest)[:, None])
-    out: FloatArray = np.concatenate([cand, np.maximum(latest_h, earliest)[:, None]], axis=1)
+    hi = np.maximum(latest_h, earliest)
+    grid = _hour_starts(float(np.floor(max(now_h, 0.0))), earliest, latest_h, hi)
+    out: FloatArray = np.concatenate([grid, hi[:, None]], axis=1)
     return out
 
 
@@ -122,14 +144,20 @@ def end_aligned_candidates(
 ) -> FloatArray:
     """Starts whose end falls on a whole hour (where a window mean can be minimal)."""
     earliest = np.maximum(queue.arrival_h, now_h)
-    first_end = np.ceil(earliest + duration_h)
-    span = float(np.max(latest_h - earliest)) if len(queue) else 0.0
-    n = int(np.ceil(max(span, 0.0))) + 1
-    ends = first_end[:, None] + np.arange(n, dtype=np.float64)[None, :]
-    cand = ends - duration_h[:, None]
-    lo = earliest[:, None]
-    hi = np.maximum(latest_h, earliest)[:, None]
-    out: FloatArray = np.clip(cand, lo, hi)
+    return _end_aligned(earliest, latest_h, np.maximum(latest_h, earliest), duration_h)
+
+
+def start_candidates(
+    queue: JobBatch, now_h: float, latest_h: FloatArray, duration_h: FloatArray
+) -> FloatArray:
+    """:func:`integer_candidates` then :func:`end_aligned_candidates`, side by side (one
+    pass: policies that score windows call this for every batch)."""
+    earliest = np.maximum(queue.arrival_h, now_h)
+    hi = np.maximum(latest_h, earliest)
+    grid = _hour_starts(float(np.floor(max(now_h, 0.0))), earliest, latest_h, hi)
+    out: FloatArray = np.concatenate(
+        [grid, hi[:, None], _end_aligned(earliest, latest_h, hi, duration_h)], axis=1
+    )
     return out
 
 

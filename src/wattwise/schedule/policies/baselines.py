@@ -25,8 +25,8 @@ from wattwise.schedule.policies.base import (
     ForecastView,
     Plan,
     Policy,
-    end_aligned_candidates,
     integer_candidates,
+    start_candidates,
     window_integral,
 )
 
@@ -87,13 +87,7 @@ class LowestWindow(Policy):
         row = forecast.intensity[self.group_order[0]]
         dur = _duration(self, queue)
         latest = queue.latest_start_h
-        cand = np.concatenate(
-            [
-                integer_candidates(queue, now_h, latest),
-                end_aligned_candidates(queue, now_h, latest, dur),
-            ],
-            axis=1,
-        )
+        cand = start_candidates(queue, now_h, latest, dur)
         cost = window_integral(row, forecast.hour, cand, dur[:, None])
         # Prefer the earliest of near-equal windows (less waiting for the same carbon).
         best = np.argmin(cost + 1e-9 * (cand - cand[:, :1]), axis=1)

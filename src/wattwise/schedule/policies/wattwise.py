@@ -40,9 +40,8 @@ from wattwise.schedule.policies.base import (
     ForecastView,
     Plan,
     Policy,
-    end_aligned_candidates,
-    integer_candidates,
     power_w,
+    start_candidates,
 )
 from wattwise.schedule.windows import integral_1d, integral_rows, prefix
 
@@ -101,6 +100,13 @@ class Wattwise(Policy):
             np.array([gr.idle_total_w for gr in cluster.groups])[:, None], self.t_max, axis=1
         )
         self.speed = np.array([gr.speed for gr in cluster.groups])
+        # Plain floats per group for the per-job calendar arithmetic (NumPy scalars
+        # cost several times as much there, and give the same values).
+        self.speed_l = [float(gr.speed) for gr in cluster.groups]
+        self.cap_cpu_l = [float(c) for c in self.cap_cpu]
+        self.cap_gpu_l = [float(c) for c in self.cap_gpu]
+        self.w_cpu_l = [float(gr.active_w_per_cpu) for gr in cluster.groups]
+        self.w_gpu_l = [float(gr.active_w_per_gpu) for gr in cluster.groups]
         self.jobs: dict[int, tuple[float, float, float, int, int, float, int]] = {}
         self.planned: dict[int, tuple[int, float]] = {}
         self.due: dict[int, list[int]] = {}
@@ -108,20 +114,20 @@ class Wattwise(Policy):
     # -- calendar -----------------------------------------------------------------
     def _reserve(self, jid: int, g: int, start: float, sign: float) -> None:
         _a, length, _upper, cpus, gpus, _deadline, _prio = self.jobs[jid]
-        end = start + length / self.speed[g]
+        end = start + length / self.speed_l[g]
         h0 = math.floor(start)
         h1 = min(math.ceil(end), self.t_max)
         if h1 <= h0:
             return
-        grp = self.cluster.groups[g]
-        watts = cpus * grp.active_w_per_cpu + gpus * grp.active_w_per_gpu
+        watts = cpus * self.w_cpu_l[g] + gpus * self.w_gpu_l[g]
         if h1 - h0 <= _SHORT_SPAN_H:
             # Most jobs touch an hour or two: plain floats beat NumPy's per-call cost.
             cpu, gpu, w = self.cpu[g], self.gpu[g], self.watts[g]
+            floor_ov = self.min_occupancy
             for h in range(h0, h1):
                 ov = min(end, h + 1.0) - max(start, float(h))
                 ov = 0.0 if ov < 0.0 else (1.0 if ov > 1.0 else ov)
-                cpu[h] += sign * cpus * max(ov, self.min_occupancy)
+                cpu[h] += sign * cpus * (ov if ov > floor_ov else floor_ov)
                 if gpus:
                     gpu[h] += sign * gpus * ov
                 w[h] += sign * watts * ov
@@ -187,13 +193,7 @@ class Wattwise(Policy):
                 # come: plan them with a longer guard before their latest safe start.
                 wide = q.cpus > self.wide_share * self.cluster.groups[g].total_cpus
                 latest = np.where(wide, np.maximum(earliest, latest - self.wide_guard_h), latest)
-            cand = np.concatenate(
-                [
-                    integer_candidates(q, now_h, latest),
-                    end_aligned_candidates(q, now_h, latest, dur),
-                ],
-                axis=1,
-            )
+            cand = start_candidates(q, now_h, latest, dur)
             tau = cand - h
             tau_end = tau + dur[:, None]
             # Only the forecast hours some candidate run touches matter.
@@ -297,10 +297,10 @@ class Wattwise(Policy):
         margin = margin[order]
         cost, grp, start = self._score(now_h, q, forecast, margin)
         alternatives = self._alternatives
-        for i in range(len(q)):
-            jid = int(q.job_id[i])
-            g, s = int(grp[i]), float(start[i])
-            if i and np.isfinite(cost[i]) and not self._still_fits(jid, g, s):
+        for i, (jid, g, s, c) in enumerate(
+            zip(q.job_id.tolist(), grp.tolist(), start.tolist(), cost.tolist(), strict=True)
+        ):
+            if i and math.isfinite(c) and not self._still_fits(jid, g, s):
                 g, s = self._next_fit(now_h, q, i, alternatives, forecast, margin)
             self._commit(jid, g, s)
 
@@ -331,15 +331,19 @@ class Wattwise(Policy):
         if self.cluster.unlimited:
             return True
         _, length, _, cpus, gpus, _, _ = self.jobs[jid]
-        end = start + length / self.speed[g]
+        end = start + length / self.speed_l[g]
         h0 = math.floor(start)
         h1 = min(math.ceil(end), self.t_max)
         if h1 <= h0:
             return True
-        ok = bool(self.cpu[g, h0:h1].max() + cpus <= self.cap_cpu[g] + 1e-9)
-        if gpus:
-            ok = ok and bool(self.gpu[g, h0:h1].max() + gpus <= self.cap_gpu[g] + 1e-9)
-        return ok
+        cap = self.cap_cpu_l[g] + 1e-9
+        if h1 - h0 <= _SHORT_SPAN_H:
+            cpu = self.cpu[g]
+            if any(cpu[h] + cpus > cap for h in range(h0, h1)):
+                return False
+        elif self.cpu[g, h0:h1].max() + cpus > cap:
+            return False
+        return not gpus or bool(self.gpu[g, h0:h1].max() + gpus <= self.cap_gpu_l[g] + 1e-9)
 
     # -- the online interface -----------------------------------------------------
     def plan(
@@ -383,64 +387,64 @@ class Wattwise(Policy):
         out_s = np.array([self.planned[j][1] for j in ids], dtype=np.float64)
         return Plan(np.array(ids, dtype=np.int64), out_g, out_s)
 
-    def _solar_cost(
+    def _pull_costs(
         self,
         g: int,
         forecast: ForecastView,
-        start: FloatArray,
+        s_plan: FloatArray,
+        s_now: FloatArray,
         dur: FloatArray,
         p_kw: FloatArray,
-        own: bool,
-    ) -> FloatArray:
-        """Forecast carbon of running each job over ``[start, start+dur)`` on group
-        ``g``, less what forecast PV surplus covers. ``own``: the job is already in
-        the calendar at that slot, so its own load is added back to the surplus."""
+    ) -> tuple[FloatArray, FloatArray]:
+        """Forecast carbon (g) of each deferred job on group ``g`` in its planned slot
+        and if started now, each less what forecast PV surplus covers. In its planned
+        slot the job's own load is already in the calendar, so it is added back to the
+        surplus there."""
         h = forecast.hour
-        tau = start - h
-        tau_end = tau + dur
-        span = min(forecast.intensity.shape[1], math.ceil(float(tau_end.max())) + 1)
+        tau_plan, tau_now = s_plan - h, s_now - h
+        end_plan, end_now = tau_plan + dur, tau_now + dur
+        reach = max(float(end_plan.max()), float(end_now.max()))
+        span = min(forecast.intensity.shape[1], math.ceil(reach) + 1)
         intensity = forecast.intensity[g, :span]
         pv = forecast.pv_w[g, :span]
         if not pv.any():
             # No PV forecast in reach: nothing is covered, one row serves every job.
             cum1 = prefix(intensity)
-            energy = integral_1d(cum1, intensity, tau_end) - integral_1d(cum1, intensity, tau)
-            out: FloatArray = energy * p_kw
-            return out
+            plan = integral_1d(cum1, intensity, end_plan) - integral_1d(cum1, intensity, tau_plan)
+            now = integral_1d(cum1, intensity, end_now) - integral_1d(cum1, intensity, tau_now)
+            return plan * p_kw, now * p_kw
         t = np.arange(h, h + span, dtype=np.float64)
         hrs = np.minimum(t.astype(np.int64), self.t_max - 1)
         surplus = (pv - self.watts[g, hrs])[None, :]
         p_w = np.maximum(p_kw * 1000.0, 1e-9)[:, None]
-        if own:
-            end = (start + dur)[:, None]
-            ov = np.minimum(
-                np.maximum(
-                    np.minimum(end, t[None, :] + 1) - np.maximum(start[:, None], t[None, :]), 0.0
-                ),
-                1.0,
-            )
-            surplus = surplus + p_w * ov
-        covered = np.minimum(np.maximum(surplus / p_w, 0.0), 1.0)
-        eff = intensity[None, :] * (1.0 - covered)
-        cum = prefix(eff)
-        rows = np.arange(len(start))
-        out = (integral_rows(cum, eff, rows, tau_end) - integral_rows(cum, eff, rows, tau)) * p_kw
-        return out
+        end = (s_plan + dur)[:, None]
+        own = np.minimum(end, t[None, :] + 1) - np.maximum(s_plan[:, None], t[None, :])
+        own = np.minimum(np.maximum(own, 0.0), 1.0)
+        rows = np.arange(len(s_plan))
+        out = []
+        for extra, tau, tau_end in ((p_w * own, tau_plan, end_plan), (0.0, tau_now, end_now)):
+            covered = np.minimum(np.maximum((surplus + extra) / p_w, 0.0), 1.0)
+            eff = intensity[None, :] * (1.0 - covered)
+            cum = prefix(eff)
+            cost = integral_rows(cum, eff, rows, tau_end) - integral_rows(cum, eff, rows, tau)
+            out.append(cost * p_kw)
+        return out[0], out[1]
 
     def _pull_forward(self, now_h: float, forecast: ForecastView) -> list[int]:
         """Start now any deferred job for which the fresh forecast says now is cheaper
         than its planned slot (after the lead margin)."""
         hour = math.floor(now_h)
-        later = [j for j, (_, s) in self.planned.items() if s >= hour + 1]
-        if later and hour < self.t_max:
-            # A job that does not fit in this hour's calendar cannot move to now (moves
-            # only add load to this hour): skip pricing it.
-            room_now = self.cap_cpu - self.cpu[:, hour]
-            later = [
-                j
-                for j in later
-                if self.jobs[j][3] <= room_now[self.planned[j][0]] + 1e-9 or self.jobs[j][1] <= 0.0
-            ]
+        if hour >= self.t_max:
+            return []
+        # A job that does not fit in this hour's calendar cannot move to now (moves
+        # only add load to this hour): skip pricing it.
+        room_now = (self.cap_cpu - self.cpu[:, hour] + 1e-9).tolist()
+        later: list[int] = []
+        for j, (g, s) in self.planned.items():
+            if s >= hour + 1:
+                job = self.jobs[j]
+                if job[3] <= room_now[g] or job[1] <= 0.0:
+                    later.append(j)
         if not later:
             return []
         q = self._batch(later)
@@ -448,21 +452,21 @@ class Wattwise(Policy):
         s_plan = np.array([self.planned[j][1] for j in later])
         s_now = np.maximum(q.arrival_h, now_h)
         moved: list[int] = []
-        for g in np.unique(g_plan):
+        for g in np.unique(g_plan).tolist():
             sel = np.flatnonzero(g_plan == g)
-            p_kw = power_w(q.subset(sel), self.cluster, int(g)) / 1000.0
+            p_kw = power_w(q.subset(sel), self.cluster, g) / 1000.0
             dur = q.length_h[sel] / self.speed[g]
             lead = np.maximum(s_plan[sel] - now_h, 0.0)
-            c_plan = self._solar_cost(int(g), forecast, s_plan[sel], dur, p_kw, own=True)
+            c_plan, c_now = self._pull_costs(g, forecast, s_plan[sel], s_now[sel], dur, p_kw)
             c_plan = c_plan * (1.0 + self.pull_margin_per_h * lead)
-            c_now = self._solar_cost(int(g), forecast, s_now[sel], dur, p_kw, own=False)
-            for i in np.flatnonzero(c_now < c_plan - 1e-12):
+            for i in np.flatnonzero(c_now < c_plan - 1e-12).tolist():
                 jid = later[int(sel[i])]
+                start_now = float(s_now[sel[i]])
                 # Checked against the calendar with the job still in its old slot:
                 # conservative, and it spares undoing a move that does not fit.
-                if self._still_fits(jid, int(g), float(s_now[sel[i]])):
-                    self._reserve(jid, int(g), float(s_plan[sel[i]]), -1.0)
-                    self._commit(jid, int(g), float(s_now[sel[i]]))
+                if self._still_fits(jid, g, start_now):
+                    self._reserve(jid, g, float(s_plan[sel[i]]), -1.0)
+                    self._commit(jid, g, start_now)
                     moved.append(jid)
         return moved
 
