@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import math
 
 import numpy as np
 
@@ -66,8 +67,9 @@ class Dispatcher:
         self.expected_end = [0.0] * len(jobs)
         self.resv: dict[int, list[float]] = {}  # group -> [shadow time, spare cpus, gpus]
         self.started = [False] * len(jobs)
-        # Waiting row -> (the group it waits for, when it may look at others).
-        self.wanted: dict[int, tuple[int, float]] = {}
+        # Per waiting row: the group it waits for, and when it may look at others.
+        self.wait_group = [ANY_GROUP] * len(jobs)
+        self.wait_switch = [-math.inf] * len(jobs)
 
     def ready(self, t: float, row: int, ver: int, want: int) -> None:
         """The policy planned ``row`` (plan version ``ver``) to start at ``t`` on group
@@ -121,8 +123,10 @@ class Dispatcher:
 
     def _wait_for(self, row: int, want: int) -> tuple[int, float]:
         """Remember the group ``row`` waits for and when it may look at others."""
-        self.wanted[row] = (want, self._switch_h(row, want) if want >= 0 else -np.inf)
-        return self.wanted[row]
+        switch = self._switch_h(row, want) if want >= 0 else -math.inf
+        self.wait_group[row] = want
+        self.wait_switch[row] = switch
+        return want, switch
 
     def _choose(self, row: int, want: int, t: float, switch: float | None = None) -> int:
         """The group ``row`` starts on now, -1 to wait. ``switch``: when it may look at
@@ -225,14 +229,18 @@ class Dispatcher:
             self.speed,
         )
         most_free = max(free)
-        for i, (key, row) in enumerate(order):
+        wait_group, wait_switch = self.wait_group, self.wait_switch
+        for i, item in enumerate(order):
             if most_free <= 0:
                 keep.extend(order[i:])
                 break
+            row = item[1]
             if started[row]:
                 continue
-            w, switch = self.wanted[row]
-            if w != want[row]:  # re-planned while waiting
+            w = wait_group[row]
+            if w == want[row]:
+                switch = wait_switch[row]
+            else:  # re-planned while waiting
                 w, switch = self._wait_for(row, want[row])
             # Cheap tests first: most waiting jobs fit nowhere at this instant, or wait
             # for their own group while it is not yet time to look elsewhere.
@@ -256,8 +264,8 @@ class Dispatcher:
                 self._start(row, g, t, start, group)
                 most_free = max(free)
             else:
-                keep.append((key, row))
+                keep.append(item)
                 if self.reserve and (w < 0 or w not in resv):
                     self._reserve(row, w, t)
-        keep.sort()
+        keep.sort()  # two sorted runs after the EDF rotation: linear for Timsort
         self.waiting = keep

@@ -288,13 +288,13 @@ class Wattwise(Policy):
     def _place(
         self, now_h: float, ids: list[int], forecast: ForecastView, n_rechecked: int = 0
     ) -> None:
-        q = self._batch(ids)
+        # Most urgent first (latest start on a speed-1.0 node; a stable sort).
+        urgency = [self.jobs[j][5] - self.jobs[j][2] for j in ids]
+        order = sorted(range(len(ids)), key=urgency.__getitem__)
+        q = self._batch([ids[i] for i in order])
         # Jobs placed before pay the lead margin to move: a fresh forecast must say
         # clearly that waiting longer pays.
-        margin = np.where(np.arange(len(ids)) < n_rechecked, self.lead_margin_per_h, 0.0)
-        order = np.argsort(q.deadline_h - q.length_upper_h, kind="stable")  # most urgent first
-        q = q.subset(order)
-        margin = margin[order]
+        margin = np.array([self.lead_margin_per_h if i < n_rechecked else 0.0 for i in order])
         cost, grp, start = self._score(now_h, q, forecast, margin)
         alternatives = self._alternatives
         for i, (jid, g, s, c) in enumerate(
@@ -440,22 +440,22 @@ class Wattwise(Policy):
         # only add load to this hour): skip pricing it.
         room_now = (self.cap_cpu - self.cpu[:, hour] + 1e-9).tolist()
         later: list[int] = []
+        plans: list[tuple[float, float, float, float, float, float]] = []
         for j, (g, s) in self.planned.items():
             if s >= hour + 1:
-                job = self.jobs[j]
-                if job[3] <= room_now[g] or job[1] <= 0.0:
+                arrival, length, _, cpus, gpus, _, _ = self.jobs[j]
+                if cpus <= room_now[g] or length <= 0.0:
                     later.append(j)
+                    plans.append((g, s, arrival, length, cpus, gpus))
         if not later:
             return []
-        q = self._batch(later)
-        g_plan = np.array([self.planned[j][0] for j in later], dtype=np.int64)
-        s_plan = np.array([self.planned[j][1] for j in later])
-        s_now = np.maximum(q.arrival_h, now_h)
+        g_plan, s_plan, arrival_h, length_h, cpus_a, gpus_a = np.array(plans).T
+        s_now = np.maximum(arrival_h, now_h)
         moved: list[int] = []
-        for g in np.unique(g_plan).tolist():
+        for g in np.unique(g_plan).astype(np.int64).tolist():
             sel = np.flatnonzero(g_plan == g)
-            p_kw = power_w(q.subset(sel), self.cluster, g) / 1000.0
-            dur = q.length_h[sel] / self.speed[g]
+            p_kw = (cpus_a[sel] * self.w_cpu_l[g] + gpus_a[sel] * self.w_gpu_l[g]) / 1000.0
+            dur = length_h[sel] / self.speed[g]
             lead = np.maximum(s_plan[sel] - now_h, 0.0)
             c_plan, c_now = self._pull_costs(g, forecast, s_plan[sel], s_now[sel], dur, p_kw)
             c_plan = c_plan * (1.0 + self.pull_margin_per_h * lead)
