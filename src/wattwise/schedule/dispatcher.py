@@ -53,7 +53,6 @@ class Dispatcher:
         # The latest plan of each row: its version and the group it is planned on.
         self.version = [0] * len(jobs)
         self.want = [ANY_GROUP] * len(jobs)
-        self.groups = range(len(cluster.groups))
         self.total_cpus = [g.total_cpus for g in cluster.groups]
         self.total_gpus = [g.total_gpus for g in cluster.groups]
         # Backfilling with reservations (EASY), for policies that ask: the most urgent

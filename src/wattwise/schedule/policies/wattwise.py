@@ -49,6 +49,24 @@ from wattwise.schedule.windows import integral_1d, integral_rows, prefix
 _SHORT_SPAN_H = 4
 
 
+def _window_carbon(
+    intensity: FloatArray, covered: FloatArray | None, tau: FloatArray, tau_end: FloatArray
+) -> FloatArray:
+    """Integral of forecast ``intensity`` x (1 - ``covered``) from ``tau`` to
+    ``tau_end`` hours after its issue, per job (row of ``covered``; ``tau`` is per job,
+    or per job and candidate). ``covered`` None: no PV share, one row for every job.
+    Units: (gCO2e/kWh) x h."""
+    if covered is None:
+        cum1 = prefix(intensity)
+        out: FloatArray = integral_1d(cum1, intensity, tau_end) - integral_1d(cum1, intensity, tau)
+        return out
+    eff = intensity[None, :] * (1.0 - covered)
+    cum = prefix(eff)
+    rows = np.arange(len(eff)).reshape((-1,) + (1,) * (tau.ndim - 1))
+    out = integral_rows(cum, eff, rows, tau_end) - integral_rows(cum, eff, rows, tau)
+    return out
+
+
 class Wattwise(Policy):
     name = "wattwise"
     replans = True
@@ -179,7 +197,8 @@ class Wattwise(Policy):
         rows = np.arange(n)
         limited = not self.cluster.unlimited
         # The lead margin and the lateness premium are mostly zero: skip their terms.
-        margin_on = margin is not None and bool(np.any(margin))
+        if margin is not None and not np.any(margin):
+            margin = None
         risk = self.late_premium if limited else 0.0
         earliest = np.maximum(q.arrival_h, now_h)
         self._alternatives: list[tuple[int, FloatArray, FloatArray]] = []
@@ -200,8 +219,8 @@ class Wattwise(Policy):
             span = min(horizon, math.ceil(float(tau_end.max())) + 1)
             cost = self._energy_cost(g, forecast, span, tau, tau_end, p_w)
             lead = np.maximum(cand - max(now_h, float(h)), 0.0)
-            if margin_on or risk:
-                factor = 1.0 + margin[:, None] * lead if margin_on and margin is not None else 1.0
+            if margin is not None or risk:
+                factor = 1.0 if margin is None else 1.0 + margin[:, None] * lead
                 if risk:
                     # Risk of missing the deadline grows as the start nears the latest
                     # safe start (queues at dispatch): a premium for lateness.
@@ -250,18 +269,12 @@ class Wattwise(Policy):
         intensity = forecast.intensity[g, :span]
         surplus = forecast.pv_w[g, :span] - self.watts[g, np.minimum(hrs, self.t_max - 1)]
         surplus = np.maximum(surplus, 0.0) * (hrs < self.t_max)
-        if not surplus.any():
-            # No PV surplus in reach: one intensity row serves every job.
-            cum1 = prefix(intensity)
-            energy = integral_1d(cum1, intensity, tau_end) - integral_1d(cum1, intensity, tau)
-        else:
+        covered = None  # no PV surplus in reach: one intensity row serves every job
+        if surplus.any():
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = surplus[None, :] / np.maximum(p_w, 1e-9)[:, None]
-            eff = intensity[None, :] * (1.0 - np.minimum(np.maximum(ratio, 0.0), 1.0))
-            cum = prefix(eff)
-            idx = np.arange(len(p_w))[:, None]
-            energy = integral_rows(cum, eff, idx, tau_end) - integral_rows(cum, eff, idx, tau)
-        out: FloatArray = energy * (p_w / 1000.0)[:, None]
+            covered = np.minimum(np.maximum(ratio, 0.0), 1.0)
+        out: FloatArray = _window_carbon(intensity, covered, tau, tau_end) * (p_w / 1000.0)[:, None]
         return out
 
     def _blocked(
@@ -409,10 +422,8 @@ class Wattwise(Policy):
         pv = forecast.pv_w[g, :span]
         if not pv.any():
             # No PV forecast in reach: nothing is covered, one row serves every job.
-            cum1 = prefix(intensity)
-            plan = integral_1d(cum1, intensity, end_plan) - integral_1d(cum1, intensity, tau_plan)
-            now = integral_1d(cum1, intensity, end_now) - integral_1d(cum1, intensity, tau_now)
-            return plan * p_kw, now * p_kw
+            plan = _window_carbon(intensity, None, tau_plan, end_plan)
+            return plan * p_kw, _window_carbon(intensity, None, tau_now, end_now) * p_kw
         t = np.arange(h, h + span, dtype=np.float64)
         hrs = np.minimum(t.astype(np.int64), self.t_max - 1)
         surplus = (pv - self.watts[g, hrs])[None, :]
@@ -420,14 +431,10 @@ class Wattwise(Policy):
         end = (s_plan + dur)[:, None]
         own = np.minimum(end, t[None, :] + 1) - np.maximum(s_plan[:, None], t[None, :])
         own = np.minimum(np.maximum(own, 0.0), 1.0)
-        rows = np.arange(len(s_plan))
         out = []
         for extra, tau, tau_end in ((p_w * own, tau_plan, end_plan), (0.0, tau_now, end_now)):
             covered = np.minimum(np.maximum((surplus + extra) / p_w, 0.0), 1.0)
-            eff = intensity[None, :] * (1.0 - covered)
-            cum = prefix(eff)
-            cost = integral_rows(cum, eff, rows, tau_end) - integral_rows(cum, eff, rows, tau)
-            out.append(cost * p_kw)
+            out.append(_window_carbon(intensity, covered, tau, tau_end) * p_kw)
         return out[0], out[1]
 
     def _pull_forward(self, now_h: float, forecast: ForecastView) -> list[int]:
