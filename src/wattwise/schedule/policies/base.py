@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wattwise.schedule.model import Cluster, Decision, FloatArray, IntArray, JobBatch
+from wattwise.schedule.model import BoolArray, Cluster, Decision, FloatArray, IntArray, JobBatch
 from wattwise.schedule.signals import Signals
 from wattwise.schedule.windows import integral_1d, prefix
 
@@ -152,13 +152,48 @@ def start_candidates(
 ) -> FloatArray:
     """:func:`integer_candidates` then :func:`end_aligned_candidates`, side by side (one
     pass: policies that score windows call this for every batch)."""
-    earliest = np.maximum(queue.arrival_h, now_h)
+    cand, _ = group_start_candidates(queue, now_h, latest_h[None, :], duration_h[None, :])
+    return cand[0]
+
+
+def group_start_candidates(
+    queue: JobBatch, now_h: float, latest_h: FloatArray, duration_h: FloatArray
+) -> tuple[FloatArray, BoolArray]:
+    """:func:`start_candidates` for several node groups at once: ``latest_h`` and
+    ``duration_h`` have shape (groups, jobs). Groups with fewer candidates than the
+    widest are padded; the mask (groups, 1, candidates) is False on the padding, and
+    each group's unpadded columns are exactly its :func:`start_candidates`. One set of
+    array operations for every group: NumPy's per-call cost, not the arithmetic,
+    dominates on batches this small."""
+    earliest = np.maximum(queue.arrival_h, now_h)[None, :]
     hi = np.maximum(latest_h, earliest)
-    grid = _hour_starts(float(np.floor(max(now_h, 0.0))), earliest, latest_h, hi)
-    out: FloatArray = np.concatenate(
-        [grid, hi[:, None], _end_aligned(earliest, latest_h, hi, duration_h)], axis=1
+    base = float(np.floor(max(now_h, 0.0)))
+    n_jobs = len(queue)
+    n_groups = latest_h.shape[0]
+    # Columns per group: whole hours up to the latest start, then end-aligned starts.
+    n_hours = [_n_columns(latest_h[g] - base, n_jobs) + 2 for g in range(n_groups)]
+    n_ends = [_n_columns(latest_h[g] - earliest[0], n_jobs) + 1 for g in range(n_groups)]
+    w_hours, w_ends = max(n_hours), max(n_ends)
+    grid = base + np.arange(w_hours, dtype=np.float64)
+    hours = np.minimum(np.maximum(earliest[..., None], grid), hi[..., None])
+    ends = np.ceil(earliest + duration_h)[..., None] + np.arange(w_ends, dtype=np.float64)
+    aligned = np.minimum(
+        np.maximum(ends - duration_h[..., None], earliest[..., None]), hi[..., None]
     )
-    return out
+    cand: FloatArray = np.concatenate([hours, hi[..., None], aligned], axis=2)
+    col = np.arange(cand.shape[2])
+    valid: BoolArray = np.stack(
+        [
+            (col < n_hours[g]) | ((col >= w_hours) & (col <= w_hours + n_ends[g]))
+            for g in range(n_groups)
+        ]
+    )[:, None, :]
+    return cand, valid
+
+
+def _n_columns(span_h: FloatArray, n_jobs: int) -> int:
+    span = float(np.max(span_h)) if n_jobs else 0.0
+    return int(np.ceil(max(span, 0.0)))
 
 
 def window_integral(

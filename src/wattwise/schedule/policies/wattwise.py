@@ -40,30 +40,22 @@ from wattwise.schedule.policies.base import (
     ForecastView,
     Plan,
     Policy,
-    power_w,
-    start_candidates,
+    group_start_candidates,
 )
-from wattwise.schedule.windows import integral_1d, integral_rows, prefix
+from wattwise.schedule.windows import integral_rows, prefix
 
 #: Calendar updates for jobs spanning at most this many hours use a plain loop.
 _SHORT_SPAN_H = 4
 
 
 def _window_carbon(
-    intensity: FloatArray, covered: FloatArray | None, tau: FloatArray, tau_end: FloatArray
+    eff: FloatArray, rows: IntArray, tau: FloatArray, tau_end: FloatArray
 ) -> FloatArray:
-    """Integral of forecast ``intensity`` x (1 - ``covered``) from ``tau`` to
-    ``tau_end`` hours after its issue, per job (row of ``covered``; ``tau`` is per job,
-    or per job and candidate). ``covered`` None: no PV share, one row for every job.
-    Units: (gCO2e/kWh) x h."""
-    if covered is None:
-        cum1 = prefix(intensity)
-        out: FloatArray = integral_1d(cum1, intensity, tau_end) - integral_1d(cum1, intensity, tau)
-        return out
-    eff = intensity[None, :] * (1.0 - covered)
+    """Integral of the effective intensity row ``rows`` of ``eff`` (forecast intensity
+    x the share PV does not cover; rows broadcast against ``tau``) from ``tau`` to
+    ``tau_end`` hours after the forecast's issue. Units: (gCO2e/kWh) x h."""
     cum = prefix(eff)
-    rows = np.arange(len(eff)).reshape((-1,) + (1,) * (tau.ndim - 1))
-    out = integral_rows(cum, eff, rows, tau_end) - integral_rows(cum, eff, rows, tau)
+    out: FloatArray = integral_rows(cum, eff, rows, tau_end) - integral_rows(cum, eff, rows, tau)
     return out
 
 
@@ -118,6 +110,9 @@ class Wattwise(Policy):
             np.array([gr.idle_total_w for gr in cluster.groups])[:, None], self.t_max, axis=1
         )
         self.speed = np.array([gr.speed for gr in cluster.groups])
+        self.w_cpu = np.array([gr.active_w_per_cpu for gr in cluster.groups], dtype=np.float64)
+        self.w_gpu = np.array([gr.active_w_per_gpu for gr in cluster.groups], dtype=np.float64)
+        self.total_cpus = np.array([gr.total_cpus for gr in cluster.groups])
         # Plain floats per group for the per-job calendar arithmetic (NumPy scalars
         # cost several times as much there, and give the same values).
         self.speed_l = [float(gr.speed) for gr in cluster.groups]
@@ -184,16 +179,12 @@ class Wattwise(Policy):
     ) -> tuple[FloatArray, IntArray, FloatArray]:
         """Best (group, start) per job against the current calendar, and its cost (g).
 
-        ``margin`` (per job, per hour of lead) penalises waiting; 0 when None."""
+        Every group is scored in one set of array operations, shape (groups, jobs,
+        candidates). ``margin`` (per job, per hour of lead) penalises waiting; 0 when
+        None."""
         n = len(q)
         h = forecast.hour
         horizon = forecast.intensity.shape[1]
-        best_cost = np.full(n, np.inf)
-        best_g = np.zeros(n, np.int64)
-        best_s = np.maximum(q.arrival_h, now_h)
-        fallback_cost = np.full(n, np.inf)
-        fallback_g = np.zeros(n, np.int64)
-        fallback_s = best_s.copy()
         rows = np.arange(n)
         limited = not self.cluster.unlimited
         # The lead margin and the lateness premium are mostly zero: skip their terms.
@@ -201,101 +192,102 @@ class Wattwise(Policy):
             margin = None
         risk = self.late_premium if limited else 0.0
         earliest = np.maximum(q.arrival_h, now_h)
-        self._alternatives: list[tuple[int, FloatArray, FloatArray]] = []
-        for g in range(len(self.cluster.groups)):
-            p_w = power_w(q, self.cluster, g)
-            dur = q.length_h / self.speed[g]
-            guard = self.guard_h if limited else 0.0
-            latest = np.maximum(earliest, q.deadline_h - q.length_upper_h / self.speed[g] - guard)
-            if limited:
-                # Wide jobs need much of a group free at once, which can take hours to
-                # come: plan them with a longer guard before their latest safe start.
-                wide = q.cpus > self.wide_share * self.cluster.groups[g].total_cpus
-                latest = np.where(wide, np.maximum(earliest, latest - self.wide_guard_h), latest)
-            cand = start_candidates(q, now_h, latest, dur)
-            tau = cand - h
-            tau_end = tau + dur[:, None]
-            # Only the forecast hours some candidate run touches matter.
-            span = min(horizon, math.ceil(float(tau_end.max())) + 1)
-            cost = self._energy_cost(g, forecast, span, tau, tau_end, p_w)
-            lead = np.maximum(cand - max(now_h, float(h)), 0.0)
-            if margin is not None or risk:
-                factor = 1.0 if margin is None else 1.0 + margin[:, None] * lead
-                if risk:
-                    # Risk of missing the deadline grows as the start nears the latest
-                    # safe start (queues at dispatch): a premium for lateness.
-                    slack = np.maximum(latest - earliest, 1e-9)[:, None]
-                    late = np.minimum(np.maximum((cand - q.arrival_h[:, None]) / slack, 0.0), 1.0)
-                    factor = factor + risk * late
-                cost = cost * factor
-            cost = cost + 1e-9 * lead
-            fits = q.cpus <= self.cluster.groups[g].total_cpus
-            if limited:
-                ok_cost = np.where(self._blocked(g, h, span, q, tau, tau_end), np.inf, cost)
-                ok_cost[~fits] = np.inf
-            else:
-                ok_cost, fits = cost, np.ones(n, np.bool_)
-            self._alternatives.append((g, ok_cost, cand))
-            j = np.argmin(ok_cost, axis=1)
-            c = ok_cost[rows, j]
-            better = c < best_cost
-            best_cost = np.where(better, c, best_cost)
-            best_g = np.where(better, g, best_g)
-            best_s = np.where(better, cand[rows, j], best_s)
-            # Fallback when every start is over capacity: earliest start, cheapest group.
-            fc = np.where(fits, cost[:, 0], np.inf)
-            fb = fc < fallback_cost
-            fallback_cost = np.where(fb, fc, fallback_cost)
-            fallback_g = np.where(fb, g, fallback_g)
-            fallback_s = np.where(fb, cand[:, 0], fallback_s)
+        speed = self.speed[:, None]
+        p_w = q.cpus * self.w_cpu[:, None] + q.gpus * self.w_gpu[:, None]
+        dur = q.length_h / speed
+        guard = self.guard_h if limited else 0.0
+        latest = np.maximum(earliest, q.deadline_h - q.length_upper_h / speed - guard)
+        if limited:
+            # Wide jobs need much of a group free at once, which can take hours to
+            # come: plan them with a longer guard before their latest safe start.
+            wide = q.cpus > self.wide_share * self.total_cpus[:, None]
+            latest = np.where(wide, np.maximum(earliest, latest - self.wide_guard_h), latest)
+        cand, valid = group_start_candidates(q, now_h, latest, dur)
+        tau = cand - h
+        tau_end = tau + dur[..., None]
+        # Only the forecast hours some candidate run touches matter.
+        span = min(horizon, math.ceil(float(tau_end.max())) + 1)
+        cost = self._energy_cost(forecast, span, tau, tau_end, p_w)
+        lead = np.maximum(cand - max(now_h, float(h)), 0.0)
+        if margin is not None or risk:
+            factor = 1.0 if margin is None else 1.0 + margin[None, :, None] * lead
+            if risk:
+                # Risk of missing the deadline grows as the start nears the latest
+                # safe start (queues at dispatch): a premium for lateness.
+                slack = np.maximum(latest - earliest, 1e-9)[..., None]
+                late = (cand - q.arrival_h[None, :, None]) / slack
+                factor = factor + risk * np.minimum(np.maximum(late, 0.0), 1.0)
+            cost = cost * factor
+        cost = cost + 1e-9 * lead
+        fits = q.cpus[None, :] <= self.total_cpus[:, None]
+        unusable = ~valid  # padding of groups with fewer candidates
+        if limited:
+            unusable = unusable | self._blocked(h, span, q, tau, tau_end) | ~fits[..., None]
+        else:
+            fits = np.ones_like(fits)
+        ok_cost = np.where(unusable, np.inf, cost)
+        self._alternatives = [(g, ok_cost[g], cand[g]) for g in range(len(ok_cost))]
+        # Cheapest start per group, then the cheapest group (ties: the first group).
+        j = np.argmin(ok_cost, axis=2)
+        c = np.take_along_axis(ok_cost, j[..., None], axis=2)[..., 0]
+        best_g = np.argmin(c, axis=0)
+        best_cost = c[best_g, rows]
+        best_s = cand[best_g, rows, j[best_g, rows]]
+        # Fallback when every start is over capacity: earliest start, cheapest group.
+        fallback_g = np.argmin(np.where(fits, cost[:, :, 0], np.inf), axis=0)
         none = ~np.isfinite(best_cost)
-        best_g = np.where(none, fallback_g, best_g)
-        best_s = np.where(none, fallback_s, best_s)
-        return best_cost, best_g, best_s
+        return best_cost, np.where(none, fallback_g, best_g), np.where(none, earliest, best_s)
 
     def _energy_cost(
         self,
-        g: int,
         forecast: ForecastView,
         span: int,
         tau: FloatArray,
         tau_end: FloatArray,
         p_w: FloatArray,
     ) -> FloatArray:
-        """Forecast carbon (g) of running each job (row) from ``tau`` to ``tau_end``
-        hours after the forecast's issue on group ``g``, less what the forecast PV
-        surplus there covers; the first ``span`` forecast hours cover every run."""
+        """Forecast carbon (g) of running each job on each group (``p_w``: groups x
+        jobs) from ``tau`` to ``tau_end`` hours after the forecast's issue, less what
+        the forecast PV surplus there covers; the first ``span`` forecast hours cover
+        every run."""
         hrs = np.arange(forecast.hour, forecast.hour + span)
-        intensity = forecast.intensity[g, :span]
-        surplus = forecast.pv_w[g, :span] - self.watts[g, np.minimum(hrs, self.t_max - 1)]
+        intensity = forecast.intensity[:, :span]
+        surplus = forecast.pv_w[:, :span] - self.watts[:, np.minimum(hrs, self.t_max - 1)]
         surplus = np.maximum(surplus, 0.0) * (hrs < self.t_max)
-        covered = None  # no PV surplus in reach: one intensity row serves every job
+        n_groups, n = p_w.shape
         if surplus.any():
             with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = surplus[None, :] / np.maximum(p_w, 1e-9)[:, None]
+                ratio = surplus[:, None, :] / np.maximum(p_w, 1e-9)[..., None]
             covered = np.minimum(np.maximum(ratio, 0.0), 1.0)
-        out: FloatArray = _window_carbon(intensity, covered, tau, tau_end) * (p_w / 1000.0)[:, None]
+            eff = (intensity[:, None, :] * (1.0 - covered)).reshape(n_groups * n, span)
+            rows = (np.arange(n_groups)[:, None] * n + np.arange(n))[..., None]
+        else:
+            # No PV surplus in reach: one intensity row per group serves every job.
+            eff, rows = intensity, np.arange(n_groups)[:, None, None]
+        out: FloatArray = _window_carbon(eff, rows, tau, tau_end) * (p_w / 1000.0)[..., None]
         return out
 
     def _blocked(
-        self, g: int, h: int, span: int, q: JobBatch, tau: FloatArray, tau_end: FloatArray
+        self, h: int, span: int, q: JobBatch, tau: FloatArray, tau_end: FloatArray
     ) -> BoolArray:
-        """Which candidate runs touch an hour whose planned load on group ``g`` leaves
-        too little room for the job (cores, or GPUs)."""
+        """Which candidate runs (groups x jobs x candidates) touch an hour whose
+        planned load on the group leaves too little room for the job (cores, or
+        GPUs)."""
         hrs_c = np.minimum(np.arange(h, h + span), self.t_max - 1)
-        free = self.cap_cpu[g] - self.cpu[g, hrs_c]
+        free = self.cap_cpu[:, None] - self.cpu[:, hrs_c]
         gpus = bool(np.any(q.gpus > 0))
         if not gpus and float(free.min()) >= float(q.cpus.max()) - 1e-9:
             return np.zeros(tau.shape, np.bool_)  # room for every job in every hour
-        blocked = free[None, :] < q.cpus[:, None] - 1e-9
+        blocked = free[:, None, :] < q.cpus[None, :, None] - 1e-9
         if gpus:
-            free_g = self.cap_gpu[g] - self.gpu[g, hrs_c]
-            blocked = blocked | (free_g[None, :] < q.gpus[:, None] - 1e-9)
+            free_g = self.cap_gpu[:, None] - self.gpu[:, hrs_c]
+            blocked = blocked | (free_g[:, None, :] < q.gpus[None, :, None] - 1e-9)
         bcum = prefix(blocked.astype(np.float64))
         k0 = np.minimum(np.maximum(np.floor(tau).astype(np.int64), 0), span)
         k1 = np.minimum(np.maximum(np.ceil(tau_end).astype(np.int64), 0), span)
-        idx = np.arange(len(q))[:, None]
-        out: BoolArray = bcum[idx, k1] - bcum[idx, k0] > 0.5
+        gi = np.arange(len(free))[:, None, None]
+        ri = np.arange(len(q))[None, :, None]
+        out: BoolArray = bcum[gi, ri, k1] - bcum[gi, ri, k0] > 0.5
         return out
 
     def _place(
@@ -422,8 +414,9 @@ class Wattwise(Policy):
         pv = forecast.pv_w[g, :span]
         if not pv.any():
             # No PV forecast in reach: nothing is covered, one row serves every job.
-            plan = _window_carbon(intensity, None, tau_plan, end_plan)
-            return plan * p_kw, _window_carbon(intensity, None, tau_now, end_now) * p_kw
+            eff, row = intensity[None, :], np.zeros(1, np.int64)
+            plan = _window_carbon(eff, row, tau_plan, end_plan)
+            return plan * p_kw, _window_carbon(eff, row, tau_now, end_now) * p_kw
         t = np.arange(h, h + span, dtype=np.float64)
         hrs = np.minimum(t.astype(np.int64), self.t_max - 1)
         surplus = (pv - self.watts[g, hrs])[None, :]
@@ -431,10 +424,12 @@ class Wattwise(Policy):
         end = (s_plan + dur)[:, None]
         own = np.minimum(end, t[None, :] + 1) - np.maximum(s_plan[:, None], t[None, :])
         own = np.minimum(np.maximum(own, 0.0), 1.0)
+        rows = np.arange(len(p_kw))
         out = []
         for extra, tau, tau_end in ((p_w * own, tau_plan, end_plan), (0.0, tau_now, end_now)):
             covered = np.minimum(np.maximum((surplus + extra) / p_w, 0.0), 1.0)
-            out.append(_window_carbon(intensity, covered, tau, tau_end) * p_kw)
+            eff = intensity[None, :] * (1.0 - covered)
+            out.append(_window_carbon(eff, rows, tau, tau_end) * p_kw)
         return out[0], out[1]
 
     def _pull_forward(self, now_h: float, forecast: ForecastView) -> list[int]:
