@@ -209,16 +209,14 @@ class Dispatcher:
 
     def _serve_waiting(self, t: float, start: FloatArray, group: IntArray) -> None:
         self.resv.clear()
-        if not self.waiting:
+        waiting = self.waiting
+        if not waiting:
             return
-        order = self.waiting
-        if self.edf:
-            # Overload-aware EDF: jobs already past their latest start will miss anyway;
-            # serving them first would make the salvageable ones miss too (the EDF
-            # domino effect), so they go after the rest.
-            cut = bisect.bisect_left(order, (t, -1))
-            order = order[cut:] + order[:cut]
-        keep: list[tuple[float, int]] = []
+        n = len(waiting)
+        # Overload-aware EDF: jobs already past their latest start will miss anyway;
+        # serving them first would make the salvageable ones miss too (the EDF domino
+        # effect), so they are looked at after the rest.
+        cut = bisect.bisect_left(waiting, (t, -1)) if self.edf else 0
         free, cpus, started, want = self.free_cpus, self.cpus, self.started, self.want
         resv, free_g, gpus, upper, speed = (
             self.resv,
@@ -227,44 +225,46 @@ class Dispatcher:
             self.upper,
             self.speed,
         )
+        reserve = self.reserve
         most_free = max(free)
         wait_group, wait_switch = self.wait_group, self.wait_switch
-        for i, item in enumerate(order):
+        gone: list[int] = []  # positions in ``waiting`` of jobs started now or before
+        for pos in itertools.chain(range(cut, n), range(cut)):
             if most_free <= 0:
-                keep.extend(order[i:])
                 break
-            row = item[1]
+            row = waiting[pos][1]
             if started[row]:
+                gone.append(pos)
                 continue
             w = wait_group[row]
             if w == want[row]:
                 switch = wait_switch[row]
             else:  # re-planned while waiting
                 w, switch = self._wait_for(row, want[row])
-            # Cheap tests first: most waiting jobs fit nowhere at this instant, or wait
-            # for their own group while it is not yet time to look elsewhere.
             c = cpus[row]
-            if c > most_free:
-                g = -1
-            elif w >= 0 and t < switch:
-                # Only its own group for now (the body of _fits, inlined: hot).
-                g = -1
-                if c <= free[w] and gpus[row] <= free_g[w]:
-                    r = resv.get(w)
-                    if (
-                        r is None
-                        or t + upper[row] / speed[w] <= r[0] + 1e-9
-                        or (c <= r[1] and gpus[row] <= r[2])
-                    ):
-                        g = w
+            if w >= 0 and t < switch:
+                # Only its own group for now, the usual case: the body of _fits,
+                # inlined, because this loop runs at every completion.
+                if c > free[w] or gpus[row] > free_g[w]:
+                    if reserve and w not in resv:
+                        self._reserve(row, w, t)
+                    continue
+                r = resv.get(w)
+                if (
+                    r is not None
+                    and t + upper[row] / speed[w] > r[0] + 1e-9
+                    and (c > r[1] or gpus[row] > r[2])
+                ):
+                    continue  # it would delay the job holding the reservation
+                g = w
             else:
-                g = self._choose(row, w, t, switch)
-            if g >= 0:
-                self._start(row, g, t, start, group)
-                most_free = max(free)
-            else:
-                keep.append(item)
-                if self.reserve and (w < 0 or w not in resv):
-                    self._reserve(row, w, t)
-        keep.sort()  # two sorted runs after the EDF rotation: linear for Timsort
-        self.waiting = keep
+                g = -1 if c > most_free else self._choose(row, w, t, switch)
+                if g < 0:
+                    if reserve and (w < 0 or w not in resv):
+                        self._reserve(row, w, t)
+                    continue
+            self._start(row, g, t, start, group)
+            gone.append(pos)
+            most_free = max(free)
+        for pos in sorted(gone, reverse=True):
+            del waiting[pos]

@@ -123,6 +123,10 @@ class Wattwise(Policy):
         self.jobs: dict[int, tuple[float, float, float, int, int, float, int]] = {}
         self.planned: dict[int, tuple[int, float]] = {}
         self.due: dict[int, list[int]] = {}
+        # Jobs planned to start after the current hour, in planning order, with what
+        # pricing a pull-forward needs: (group, start, arrival, length, cpus, gpus).
+        self.deferred: dict[int, tuple[int, float, float, float, int, int]] = {}
+        self.hour = -1
 
     # -- calendar -----------------------------------------------------------------
     def _reserve(self, jid: int, g: int, start: float, sign: float) -> None:
@@ -155,7 +159,13 @@ class Wattwise(Policy):
     def _commit(self, jid: int, g: int, start: float) -> None:
         self.planned[jid] = (g, start)
         self._reserve(jid, g, start, 1.0)
-        self.due.setdefault(math.floor(start), []).append(jid)
+        due_h = math.floor(start)
+        self.due.setdefault(due_h, []).append(jid)
+        if due_h > self.hour:
+            arrival, length, _, cpus, gpus, _, _ = self.jobs[jid]
+            self.deferred[jid] = (g, start, arrival, length, cpus, gpus)
+        else:
+            self.deferred.pop(jid, None)
 
     def _batch(self, ids: list[int]) -> JobBatch:
         rows = [self.jobs[j] for j in ids]
@@ -355,6 +365,10 @@ class Wattwise(Policy):
         self, now_h: float, queue: JobBatch, state: ClusterState, forecast: ForecastView
     ) -> Plan:
         hour = int(np.floor(now_h))
+        self.hour = hour
+        due_now = self.due.pop(hour, [])
+        for jid in due_now:
+            self.deferred.pop(jid, None)  # its start hour has come
         if self.cluster.unlimited:
             for jid in [j for j, (_, st) in self.planned.items() if st < hour]:
                 self._forget(jid)  # its start has passed: it runs
@@ -362,7 +376,7 @@ class Wattwise(Policy):
         # Re-plan jobs whose start comes this hour, with the forecast issued now.
         recheck = [
             j
-            for j in self.due.pop(hour, [])
+            for j in due_now
             if self.recheck and self.planned.get(j, (0, -1.0))[1] >= now_h
         ]
         recheck = [j for j in recheck if int(np.floor(self.planned[j][1])) == hour]
@@ -442,19 +456,17 @@ class Wattwise(Policy):
         # only add load to this hour): skip pricing it.
         room_now = (self.cap_cpu - self.cpu[:, hour] + 1e-9).tolist()
         later: list[int] = []
-        plans: list[tuple[float, float, float, float, float, float]] = []
-        for j, (g, s) in self.planned.items():
-            if s >= hour + 1:
-                arrival, length, _, cpus, gpus, _, _ = self.jobs[j]
-                if cpus <= room_now[g] or length <= 0.0:
-                    later.append(j)
-                    plans.append((g, s, arrival, length, cpus, gpus))
+        plans: list[tuple[int, float, float, float, int, int]] = []
+        for j, p in self.deferred.items():
+            if p[4] <= room_now[p[0]] or p[3] <= 0.0:
+                later.append(j)
+                plans.append(p)
         if not later:
             return []
         g_plan, s_plan, arrival_h, length_h, cpus_a, gpus_a = np.array(plans).T
         s_now = np.maximum(arrival_h, now_h)
         moved: list[int] = []
-        for g in np.unique(g_plan).astype(np.int64).tolist():
+        for g in sorted({p[0] for p in plans}):
             sel = np.flatnonzero(g_plan == g)
             p_kw = (cpus_a[sel] * self.w_cpu_l[g] + gpus_a[sel] * self.w_gpu_l[g]) / 1000.0
             dur = length_h[sel] / self.speed[g]
@@ -485,3 +497,4 @@ class Wattwise(Policy):
     def _forget(self, job_id: int) -> None:
         self.jobs.pop(job_id, None)
         self.planned.pop(job_id, None)
+        self.deferred.pop(job_id, None)
