@@ -33,6 +33,7 @@ class Dispatcher:
         self.free_cpus = [g.total_cpus for g in cluster.groups]
         self.free_gpus = [g.total_gpus for g in cluster.groups]
         self.cpus = jobs.cpus.tolist()
+        self.job_id = jobs.job_id.tolist()
         self.gpus = jobs.gpus.tolist()
         self.length = jobs.length_h.tolist()
         self.deadline = jobs.deadline_h.tolist()
@@ -165,7 +166,7 @@ class Dispatcher:
             bisect.insort(self.running[g], (expected_end, row))
 
         heapq.heappush(self.done_heap, (t + self.length[row] / self.speed[g], row, g))
-        self.policy.started(int(self.jobs.job_id[row]), g, t)
+        self.policy.started(self.job_id[row], g, t)
 
     def run_until(self, t_end: float, start: FloatArray, group: IntArray) -> None:
         """Start and finish jobs up to ``t_end``, writing starts and groups into

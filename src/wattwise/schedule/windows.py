@@ -22,7 +22,7 @@ def integral_1d(cum: FloatArray, values: FloatArray, t: FloatArray) -> FloatArra
     """Integral of step signal ``values`` from 0 to ``t`` (any shape). Beyond the end
     the last value holds. Units: value x h."""
     n = len(values)
-    t = np.clip(t, 0.0, None)
+    t = np.maximum(t, 0.0)  # np.clip's wrapper costs several times as much
     h = np.minimum(np.floor(t).astype(np.int64), n - 1)
     out: FloatArray = cum[h] + (t - h) * values[h]
     return out
@@ -34,7 +34,7 @@ def integral_rows(
     """Integral of forecast row ``rows`` (shape broadcast against ``tau``) from its issue
     instant to relative time ``tau`` hours; beyond the horizon the last value holds."""
     horizon = values.shape[1]
-    tau = np.clip(tau, 0.0, None)
+    tau = np.maximum(tau, 0.0)
     k = np.minimum(np.floor(tau).astype(np.int64), horizon - 1)
     out: FloatArray = cum[rows, k] + (tau - k) * values[rows, k]
     return out

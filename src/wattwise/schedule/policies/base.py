@@ -168,12 +168,15 @@ def group_start_candidates(
     earliest = np.maximum(queue.arrival_h, now_h)[None, :]
     hi = np.maximum(latest_h, earliest)
     base = float(np.floor(max(now_h, 0.0)))
-    n_jobs = len(queue)
-    n_groups = latest_h.shape[0]
     # Columns per group: whole hours up to the latest start, then end-aligned starts.
-    n_hours = [_n_columns(latest_h[g] - base, n_jobs) + 2 for g in range(n_groups)]
-    n_ends = [_n_columns(latest_h[g] - earliest[0], n_jobs) + 1 for g in range(n_groups)]
-    w_hours, w_ends = max(n_hours), max(n_ends)
+    if len(queue):
+        hour_span = np.max(latest_h, axis=1) - base
+        end_span = np.max(latest_h - earliest, axis=1)
+    else:
+        hour_span = end_span = np.zeros(latest_h.shape[0])
+    n_hours = np.ceil(np.maximum(hour_span, 0.0)).astype(np.int64) + 2
+    n_ends = np.ceil(np.maximum(end_span, 0.0)).astype(np.int64) + 1
+    w_hours, w_ends = int(n_hours.max()), int(n_ends.max())
     grid = base + np.arange(w_hours, dtype=np.float64)
     hours = np.minimum(np.maximum(earliest[..., None], grid), hi[..., None])
     ends = np.ceil(earliest + duration_h)[..., None] + np.arange(w_ends, dtype=np.float64)
@@ -182,18 +185,11 @@ def group_start_candidates(
     )
     cand: FloatArray = np.concatenate([hours, hi[..., None], aligned], axis=2)
     col = np.arange(cand.shape[2])
-    valid: BoolArray = np.stack(
-        [
-            (col < n_hours[g]) | ((col >= w_hours) & (col <= w_hours + n_ends[g]))
-            for g in range(n_groups)
-        ]
-    )[:, None, :]
+    valid: BoolArray = (col < n_hours[:, None]) | (
+        (col >= w_hours) & (col <= w_hours + n_ends[:, None])
+    )
+    valid = valid[:, None, :]
     return cand, valid
-
-
-def _n_columns(span_h: FloatArray, n_jobs: int) -> int:
-    span = float(np.max(span_h)) if n_jobs else 0.0
-    return int(np.ceil(max(span, 0.0)))
 
 
 def window_integral(
