@@ -58,7 +58,9 @@ def _window_carbon(
     x the share PV does not cover; rows broadcast against ``tau``) from ``tau`` to
     ``tau_end`` hours after the forecast's issue. Units: (gCO2e/kWh) x h."""
     cum = prefix(eff)
-    out: FloatArray = integral_rows(cum, eff, rows, tau_end) - integral_rows(cum, eff, rows, tau)
+    # Both ends in one look-up: half the NumPy calls on these small arrays.
+    ends = integral_rows(cum, eff, rows, np.stack([tau_end, tau]))
+    out: FloatArray = ends[0] - ends[1]
     return out
 
 
@@ -255,10 +257,10 @@ class Wattwise(Policy):
         else:
             fits = np.ones_like(fits)
         ok_cost = np.where(unusable, np.inf, cost)
-        self._alternatives = [(g, ok_cost[g], cand[g]) for g in range(len(ok_cost))]
+        self._alternatives = (ok_cost, cand)
         # Cheapest start per group, then the cheapest group (ties: the first group).
         j = np.argmin(ok_cost, axis=2)
-        c = np.take_along_axis(ok_cost, j[..., None], axis=2)[..., 0]
+        c = ok_cost.min(axis=2)
         best_g = np.argmin(c, axis=0)
         best_cost = c[best_g, rows]
         best_s = cand[best_g, rows, j[best_g, rows]]
@@ -345,21 +347,22 @@ class Wattwise(Policy):
         now_h: float,
         q: JobBatch,
         i: int,
-        alternatives: list[tuple[int, FloatArray, FloatArray]],
+        alternatives: tuple[FloatArray, FloatArray],
         forecast: ForecastView,
         margin: FloatArray | None,
     ) -> tuple[int, float]:
         """An earlier job of this batch took the best slot: try the next-cheapest few
         from the same scoring, then score this job again against the calendar."""
-        gs = np.concatenate([np.full(c.shape[1], g) for g, c, _ in alternatives])
-        costs = np.concatenate([c[i] for _, c, _ in alternatives])
-        starts = np.concatenate([st[i] for _, _, st in alternatives])
+        ok_cost, cand = alternatives
+        costs = ok_cost[:, i, :].ravel()  # group by group, as (group, candidate)
+        starts = cand[:, i, :].ravel()
+        width = ok_cost.shape[2]
         jid = int(q.job_id[i])
-        for k in np.argsort(costs, kind="stable")[1:7]:
-            if not np.isfinite(costs[k]):
+        for k in np.argsort(costs, kind="stable")[1:7].tolist():
+            if not math.isfinite(costs[k]):
                 break
-            if self._still_fits(jid, int(gs[k]), float(starts[k])):
-                return int(gs[k]), float(starts[k])
+            if self._still_fits(jid, k // width, float(starts[k])):
+                return k // width, float(starts[k])
         _, g2, s2 = self._score(
             now_h, q.subset(np.array([i])), forecast, None if margin is None else margin[i : i + 1]
         )
