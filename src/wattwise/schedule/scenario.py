@@ -26,6 +26,8 @@ from wattwise.units import TimeSeries
 
 #: Hours kept after the last deadline for jobs that queue past it.
 ACCOUNTING_MARGIN_H = 24 * 8
+#: Hours of carbon data before the trace's start that forecasters see as the past.
+HISTORY_H = 28 * 24
 
 
 @dataclass
@@ -61,8 +63,15 @@ def build_scenario(
     carbon: dict[str, TimeSeries],
     cluster: Cluster | None = None,
     wrap: bool = False,
+    start_h: int = 0,
 ) -> Scenario:
-    """Align ``carbon`` (one zone, or the zones the cluster names) to ``jobs``."""
+    """Align ``carbon`` (one zone, or the zones the cluster names) to ``jobs``.
+
+    Hour 0 of the jobs is hour ``start_h`` of the carbon data; forecasters see up to
+    ``HISTORY_H`` hours before it as the past."""
+    history: dict[str, FloatArray] = {}
+    if start_h:
+        carbon, history = _from_hour(carbon, start_h)
     zone = next(iter(carbon))
     cl = cluster if cluster is not None else default_cluster()
     needed = int(np.ceil(float(jobs.deadline_h.max())))
@@ -84,10 +93,30 @@ def build_scenario(
         pv_by_group=pv,
         wrap=wrap,
         accounting_margin_h=ACCOUNTING_MARGIN_H,
+        history_by_zone=history,
     )
     if signals.wrapped:
         notes.append("carbon data repeated (--wrap) to cover the jobs' deadlines")
     return Scenario(jobs=jobs, cluster=cl, signals=signals, zone=zone, notes=notes)
+
+
+def _from_hour(
+    carbon: dict[str, TimeSeries], start_h: int
+) -> tuple[dict[str, TimeSeries], dict[str, FloatArray]]:
+    """Each zone's series from hour ``start_h`` on, and the hours before it."""
+    if start_h < 0:
+        raise CoverageError(f"start hour must be 0 or later, not {start_h}")
+    cut: dict[str, TimeSeries] = {}
+    past: dict[str, FloatArray] = {}
+    for zone, ts in carbon.items():
+        if start_h >= len(ts):
+            raise CoverageError(
+                f"carbon signal {zone} covers {len(ts)} h; it cannot start at hour {start_h}",
+                hint="choose an earlier start or give a longer carbon trace",
+            )
+        cut[zone] = TimeSeries(ts.times_s[start_h:], ts.values[start_h:], ts.unit, ts.step_s)
+        past[zone] = np.asarray(ts.values[max(0, start_h - HISTORY_H) : start_h], np.float64)
+    return cut, past
 
 
 def load_scenario(

@@ -85,6 +85,7 @@ def build_signals(
     pv_by_group: Mapping[str, TimeSeries] | None = None,
     wrap: bool = False,
     accounting_margin_h: int = 0,
+    history_by_zone: Mapping[str, FloatArray] | None = None,
 ) -> Signals:
     """Align signals for ``cluster`` over hours ``[0, needed_h)``.
 
@@ -93,6 +94,9 @@ def build_signals(
     forecasts (``wattwise.grid.walk_forward_forecasts``). ``accounting_margin_h`` extra
     hours are kept for jobs that queue past their deadline (wrapped or padded with the
     last day when not covered, since they are outside what the user asked to cover).
+    ``history_by_zone``: hourly intensity just before hour 0, per zone, which the
+    forecaster sees as the past (a scheduler deployed on a grid has its history);
+    without it, forecasts start cold at hour 0.
     """
     if not intensity_by_zone:
         raise CoverageError("no carbon-intensity signal given")
@@ -115,7 +119,9 @@ def build_signals(
         covered = _extend(raw, needed_h, wrap, f"carbon signal {zone}", "last job deadline")
         # Forecast inputs past the needed period only feed look-ahead rows near the end.
         padded = _pad(raw, covered, n_total, wrap)
-        fc = np.asarray(forecaster(padded[: needed_h + horizon_h], horizon_h), dtype=np.float64)
+        past = np.asarray((history_by_zone or {}).get(zone, np.zeros(0)), dtype=np.float64)
+        series = np.concatenate([past, padded[: needed_h + horizon_h]])
+        fc = np.asarray(forecaster(series, horizon_h), dtype=np.float64)[len(past) :]
         if fc.shape[0] < needed_h or fc.shape[1] != horizon_h:
             raise CoverageError(f"forecaster returned shape {fc.shape} for zone {zone}")
         per_zone[zone] = (padded, fc[:needed_h])
