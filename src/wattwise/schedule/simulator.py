@@ -108,11 +108,15 @@ def simulate(
                 planned_g[rows] = plan.group
                 version[rows] += 1
                 if live is not None:
-                    for r in rows:
-                        if np.isnan(start[r]):
-                            live.ready(
-                                float(planned_s[r]), int(r), int(version[r]), int(planned_g[r])
-                            )
+                    todo = rows[np.isnan(start[rows])]  # not started yet
+                    for r, at, ver, grp in zip(
+                        todo.tolist(),
+                        planned_s[todo].tolist(),
+                        version[todo].tolist(),
+                        planned_g[todo].tolist(),
+                        strict=True,
+                    ):
+                        live.ready(at, r, ver, grp)
             if (
                 cluster.unlimited
                 and isinstance(policy, Threshold)
