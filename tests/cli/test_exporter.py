@@ -26,10 +26,11 @@ def test_exporter_serves_energy_counters_and_power(wattwise_home: Path) -> None:
     )
     try:
         body = ""
-        for _ in range(100):
+        # Start-up imports the whole package: on a loaded CI host that can take a while.
+        deadline = time.monotonic() + 60.0
+        while not body and time.monotonic() < deadline and proc.poll() is None:
             try:
                 body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-                break
             except httpx.TransportError:
                 time.sleep(0.1)
         second = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text

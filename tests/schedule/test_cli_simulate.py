@@ -105,3 +105,38 @@ def test_slack_parsing() -> None:
     assert parse_slack("12") == 12.0
     with pytest.raises(ConfigError):
         parse_slack("soon")
+
+
+def test_start_puts_hour_zero_later_in_the_carbon_year(capsys: pytest.CaptureFixture[str]) -> None:
+    common = ("--jobs", str(jobs()), "--time-unit", "s", "--carbon", str(gb()), "--json")
+    code, out, _ = run(capsys, *common, "--policy", "fifo,wattwise")
+    assert code == 0
+    january = json.loads(out)["policies"]
+    code, out, _ = run(capsys, *common, "--policy", "fifo,wattwise", "--start", "2023-06-01")
+    assert code == 0
+    june = json.loads(out)["policies"]
+    # Same jobs, same energy; June's grid and June's forecasts give other carbon.
+    assert june["fifo"]["energy_kwh"] == pytest.approx(january["fifo"]["energy_kwh"])
+    assert june["fifo"]["co2e_kg"] != pytest.approx(january["fifo"]["co2e_kg"], rel=1e-3)
+    assert june["wattwise"]["co2e_kg"] < june["fifo"]["co2e_kg"]
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        ("2020-01-01", "before the carbon data begins"),
+        ("2023-03-01T00:30Z", "whole hour"),
+        ("next tuesday", "cannot read start"),
+        ("2024-06-01", "cannot start at hour"),
+        ("2023-12-31T12:00Z", "covers 12 h but the simulation needs"),
+    ],
+)
+def test_a_bad_start_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], start: str, message: str
+) -> None:
+    code, _, err = run(
+        capsys,
+        *("--jobs", str(jobs()), "--time-unit", "s", "--carbon", str(gb()), "--policy", "fifo"),
+        *("--start", start),
+    )
+    assert code == 2 and message in err and "Traceback" not in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 import typer
 
 from wattwise.errors import ConfigError
+from wattwise.units import TimeSeries
 
 _SLACK = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(h|m|min|d|s)?\s*$")
 _TO_H = {"h": 1.0, None: 1.0, "m": 1 / 60, "min": 1 / 60, "d": 24.0, "s": 1 / 3600}
@@ -22,6 +24,36 @@ def parse_slack(text: str) -> float:
     if not m:
         raise ConfigError(f"cannot read slack {text!r}", hint="write e.g. 24h, 90m or 2d")
     return float(m.group(1)) * _TO_H[m.group(2)]
+
+
+def parse_start(text: str) -> float:
+    """A UTC instant such as ``2022-03-01`` or ``2022-03-01T06:00Z``. Units: epoch s."""
+    try:
+        at = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"cannot read start {text!r}", hint="write a UTC time, e.g. 2022-03-01T00:00Z"
+        ) from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return at.timestamp()
+
+
+def start_hour(carbon: dict[str, TimeSeries], start_s: float) -> int:
+    """Index of the carbon hour at ``start_s`` (the same in every zone)."""
+    firsts = {ts.start_s for ts in carbon.values()}
+    if len(firsts) > 1:
+        raise ConfigError(
+            "the carbon files start at different times", hint="--start needs them aligned"
+        )
+    first = firsts.pop()
+    offset_h = (start_s - first) / 3600.0
+    when = dt.datetime.fromtimestamp(first, dt.UTC).isoformat()
+    if offset_h < 0:
+        raise ConfigError(f"--start is before the carbon data begins ({when})")
+    if abs(offset_h - round(offset_h)) > 1e-9:
+        raise ConfigError("--start must fall on a whole hour of the carbon data")
+    return round(offset_h)
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +73,12 @@ def register(app: typer.Typer) -> None:
         ),
         time_unit: str = typer.Option("h", "--time-unit", help="Trace time unit: h, min or s."),
         emission: str = typer.Option("lca", "--emission", help="lca or direct."),
+        start: str | None = typer.Option(
+            None,
+            "--start",
+            help="UTC time of the trace's hour 0 (default: the carbon data's first hour); "
+            "forecasts see the 28 days before it.",
+        ),
     ) -> None:
         """Simulate scheduling policies on a job trace and real grid carbon traces."""
         from wattwise.schedule.cluster import load_cluster
@@ -49,6 +87,7 @@ def register(app: typer.Typer) -> None:
         from wattwise.schedule.traces import read_job_trace
 
         slack_h = parse_slack(slack)
+        start_s = parse_start(start) if start is not None else None
         names = list(POLICY_NAMES) if policy == "all" else [p.strip() for p in policy.split(",")]
         for n in names:
             if n not in POLICY_NAMES:
@@ -70,7 +109,8 @@ def register(app: typer.Typer) -> None:
         err = Console(stderr=True)
         with Progress(console=err, transient=True, disable=as_json) as bar:
             for carbon_set in groups:
-                scn = build_scenario(batch, carbon_set, cl, wrap=wrap)
+                offset = 0 if start_s is None else start_hour(carbon_set, start_s)
+                scn = build_scenario(batch, carbon_set, cl, wrap=wrap, start_h=offset)
                 per: dict[str, Any] = {}
                 for n in names:
                     if n == "oracle" and not scn.cluster.unlimited:
