@@ -96,35 +96,31 @@ class Policy(ABC):
         """Decide where and when the jobs in ``queue`` run (starts >= their arrival)."""
 
 
-def power_w(queue: JobBatch, cluster: Cluster, g: int) -> FloatArray:
-    """Active power of each job on group ``g``. Units: W."""
-    grp = cluster.groups[g]
-    out: FloatArray = queue.cpus * grp.active_w_per_cpu + queue.gpus * grp.active_w_per_gpu
+def _n_columns(span_h: FloatArray, extra: int) -> IntArray:
+    """Whole hours needed to cover the widest ``span_h`` (per group: the last axis is
+    the jobs), plus ``extra`` columns."""
+    if span_h.shape[-1] == 0:
+        return np.full(span_h.shape[:-1], extra, dtype=np.int64)
+    out: IntArray = np.ceil(np.maximum(np.max(span_h, axis=-1), 0.0)).astype(np.int64) + extra
     return out
 
 
-def _hour_starts(
-    base: float, earliest: FloatArray, latest_h: FloatArray, hi: FloatArray
-) -> FloatArray:
-    """The arrival, then every whole hour from ``base`` up to the latest start, clamped
-    to ``hi`` (the latest start, or the arrival where that is later). Shape (jobs,
-    candidates)."""
-    span = float(np.max(latest_h - base)) if len(hi) else 0.0
-    n = int(np.ceil(max(span, 0.0))) + 2
-    grid = base + np.arange(n, dtype=np.float64)[None, :]
-    out: FloatArray = np.minimum(np.maximum(earliest[:, None], grid), hi[:, None])
+def _hour_starts(base: float, earliest: FloatArray, hi: FloatArray, n: int) -> FloatArray:
+    """The arrival, then every whole hour from ``base``, ``n`` columns, clamped to
+    ``hi`` (the latest start, or the arrival where that is later). Shape (..., jobs,
+    n)."""
+    grid = base + np.arange(n, dtype=np.float64)
+    out: FloatArray = np.minimum(np.maximum(earliest[..., None], grid), hi[..., None])
     return out
 
 
 def _end_aligned(
-    earliest: FloatArray, latest_h: FloatArray, hi: FloatArray, duration_h: FloatArray
+    earliest: FloatArray, hi: FloatArray, duration_h: FloatArray, n: int
 ) -> FloatArray:
-    """Starts whose end falls on a whole hour, within [earliest, hi]."""
-    span = float(np.max(latest_h - earliest)) if len(hi) else 0.0
-    n = int(np.ceil(max(span, 0.0))) + 1
-    ends = np.ceil(earliest + duration_h)[:, None] + np.arange(n, dtype=np.float64)[None, :]
+    """``n`` starts whose end falls on a whole hour, within [earliest, hi]."""
+    ends = np.ceil(earliest + duration_h)[..., None] + np.arange(n, dtype=np.float64)
     out: FloatArray = np.minimum(
-        np.maximum(ends - duration_h[:, None], earliest[:, None]), hi[:, None]
+        np.maximum(ends - duration_h[..., None], earliest[..., None]), hi[..., None]
     )
     return out
 
@@ -134,7 +130,8 @@ def integer_candidates(queue: JobBatch, now_h: float, latest_h: FloatArray) -> F
     the latest start itself. Shape (jobs, candidates). Units: h."""
     earliest = np.maximum(queue.arrival_h, now_h)
     hi = np.maximum(latest_h, earliest)
-    grid = _hour_starts(float(np.floor(max(now_h, 0.0))), earliest, latest_h, hi)
+    base = float(np.floor(max(now_h, 0.0)))
+    grid = _hour_starts(base, earliest, hi, int(_n_columns(latest_h - base, 2)))
     out: FloatArray = np.concatenate([grid, hi[:, None]], axis=1)
     return out
 
@@ -144,7 +141,8 @@ def end_aligned_candidates(
 ) -> FloatArray:
     """Starts whose end falls on a whole hour (where a window mean can be minimal)."""
     earliest = np.maximum(queue.arrival_h, now_h)
-    return _end_aligned(earliest, latest_h, np.maximum(latest_h, earliest), duration_h)
+    n = int(_n_columns(latest_h - earliest, 1))
+    return _end_aligned(earliest, np.maximum(latest_h, earliest), duration_h, n)
 
 
 def start_candidates(
@@ -169,27 +167,22 @@ def group_start_candidates(
     hi = np.maximum(latest_h, earliest)
     base = float(np.floor(max(now_h, 0.0)))
     # Columns per group: whole hours up to the latest start, then end-aligned starts.
-    if len(queue):
-        hour_span = np.max(latest_h, axis=1) - base
-        end_span = np.max(latest_h - earliest, axis=1)
-    else:
-        hour_span = end_span = np.zeros(latest_h.shape[0])
-    n_hours = np.ceil(np.maximum(hour_span, 0.0)).astype(np.int64) + 2
-    n_ends = np.ceil(np.maximum(end_span, 0.0)).astype(np.int64) + 1
+    n_hours = _n_columns(latest_h - base, 2)
+    n_ends = _n_columns(latest_h - earliest, 1)
     w_hours, w_ends = int(n_hours.max()), int(n_ends.max())
-    grid = base + np.arange(w_hours, dtype=np.float64)
-    hours = np.minimum(np.maximum(earliest[..., None], grid), hi[..., None])
-    ends = np.ceil(earliest + duration_h)[..., None] + np.arange(w_ends, dtype=np.float64)
-    aligned = np.minimum(
-        np.maximum(ends - duration_h[..., None], earliest[..., None]), hi[..., None]
+    cand: FloatArray = np.concatenate(
+        [
+            _hour_starts(base, earliest, hi, w_hours),
+            hi[..., None],
+            _end_aligned(earliest, hi, duration_h, w_ends),
+        ],
+        axis=2,
     )
-    cand: FloatArray = np.concatenate([hours, hi[..., None], aligned], axis=2)
     col = np.arange(cand.shape[2])
     valid: BoolArray = (col < n_hours[:, None]) | (
         (col >= w_hours) & (col <= w_hours + n_ends[:, None])
     )
-    valid = valid[:, None, :]
-    return cand, valid
+    return cand, valid[:, None, :]
 
 
 def window_integral(
