@@ -27,8 +27,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 DATA = Path(os.environ.get("WATTWISE_SHARED_DATA", ROOT / ".." / "shared" / "data"))
@@ -40,6 +38,8 @@ from wattwise.schedule.model import Cluster, JobBatch  # noqa: E402
 from wattwise.schedule.oracle import oracle_lp  # noqa: E402
 from wattwise.schedule.policies import BASELINES, POLICIES, make_policy  # noqa: E402
 from wattwise.schedule.scenario import (  # noqa: E402
+    Scenario,
+    bound_hours,
     build_scenario,
     load_carbon,
     oracle_metrics,
@@ -125,14 +125,21 @@ def run_setting(
     return out
 
 
+def window(
+    jobs: JobBatch, carbon: dict[str, Any], cluster: Cluster, days: float
+) -> tuple[Scenario, int]:
+    """The jobs arriving in the first ``days`` days that fit a group, and the hours
+    every one of them may still run in (the accounting window of the bounds)."""
+    sub = jobs.subset(jobs.arrival_h < 24.0 * days)
+    fits = (sub.cpus[:, None] <= cluster.capacity_cpus[None, :]).any(axis=1)
+    scn = build_scenario(sub.subset(fits), carbon, cluster, wrap=True)
+    return scn, bound_hours(scn)
+
+
 def lp_window(jobs: JobBatch, carbon: dict[str, Any], cluster: Cluster) -> dict[str, Any]:
     """Policies and the LP bound on the first LP_DAYS days of arrivals."""
-    sub = jobs.subset(jobs.arrival_h < 24.0 * LP_DAYS)
-    fits = (sub.cpus[:, None] <= cluster.capacity_cpus[None, :]).any(axis=1)
-    sub = sub.subset(fits)
-    scn = build_scenario(sub, carbon, cluster, wrap=True)
-    min_speed = min(g.speed for g in cluster.groups)
-    until = int(np.ceil(float(np.max(sub.deadline_h)) / min_speed)) + 2
+    scn, until = window(jobs, carbon, cluster, LP_DAYS)
+    sub = scn.jobs
     res: dict[str, Any] = {"jobs": len(sub), "hours": until}
     for name in POLICIES:
         m = simulate(scn.jobs, scn.cluster, scn.signals, make_policy(name), until_h=until).metrics

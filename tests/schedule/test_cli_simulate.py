@@ -85,6 +85,38 @@ def test_table_plots_and_cluster(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert (tmp_path / "simulate_GB.png").stat().st_size > 1000
 
 
+def test_with_a_cluster_the_oracle_is_the_lp_bound_over_common_hours(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cluster = REPO_ROOT / "examples" / "clusters" / "hetero-solar-pai1k.yaml"
+    args = ["--jobs", str(jobs()), "--time-unit", "s", "--carbon", str(gb())]
+    args += ["--cluster", str(cluster), "--policy", "fifo,wattwise,oracle", "--json"]
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    doc = json.loads(out)
+    bound = doc["oracle"]
+    assert bound["bound"] == "LP relaxation" and bound["hours"] > 24 * 7
+    assert 0 < bound["co2e_kg"] <= min(m["co2e_kg"] for m in doc["policies"].values())
+    # The bound and every policy pay the cluster's idle power over the same hours.
+    idle_kw = (50.0 + 80.0) / 1000.0
+    for m in doc["policies"].values():
+        assert m["energy_kwh"] >= idle_kw * bound["hours"] - 1e-6
+
+
+def test_an_lp_bound_too_large_is_a_note_not_a_failure(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wattwise.schedule.scenario as scenario
+
+    monkeypatch.setattr(scenario, "LP_MAX_VARIABLES", 1000)
+    cluster = REPO_ROOT / "examples" / "clusters" / "hetero-solar-pai1k.yaml"
+    args = ["--jobs", str(jobs()), "--time-unit", "s", "--carbon", str(gb())]
+    code, out, _ = run(capsys, *args, "--cluster", str(cluster), "--policy", "fifo,oracle")
+    assert code == 0
+    assert "no capacity-limited bound" in out and "variables (limit 1,000)" in out
+    assert "shorter slice" in out
+
+
 def test_bad_inputs_are_one_line_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "jobs.csv"
     bad.write_text("arrival_time,length,cpus\n0,1,1\n2,x,1\n")

@@ -75,10 +75,12 @@ def compute_metrics(
     rejected: BoolArray,
     until_h: int | None = None,
 ) -> Metrics:
-    """Metrics over hours ``[0, until_h)`` (default: until the last job ends)."""
+    """Metrics over hours ``[0, until_h)``, or until the last job ends where that is
+    later (a late job's energy is never cut off). Runs compared on one ``until_h``
+    pay the cluster's idle power over the same hours."""
     ok = ~rejected
     end = float(np.max(last_end_h[ok])) if np.any(ok) else 0.0
-    n_hours = until_h if until_h is not None else max(int(np.ceil(end)), 1)
+    n_hours = max(int(np.ceil(end)), until_h or 0, 1)
     if n_hours > signals.n_hours:
         raise CoverageError(
             f"jobs run until hour {end:.0f} but the carbon signal ends at hour {signals.n_hours}",

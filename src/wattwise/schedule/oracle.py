@@ -15,11 +15,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from wattwise.errors import OptimizeError
-from wattwise.schedule.model import Cluster, FloatArray, JobBatch
+from wattwise.schedule.model import Cluster, FloatArray, IntArray, JobBatch
 from wattwise.schedule.policies.base import end_aligned_candidates
 from wattwise.schedule.signals import Signals
 from wattwise.schedule.windows import integral_1d, prefix
@@ -73,9 +74,29 @@ def integer_candidates_per_job(q: JobBatch, latest: FloatArray) -> FloatArray:
     return out
 
 
+def lp_variables(jobs: JobBatch, cluster: Cluster) -> int:
+    """About how many placement variables :func:`oracle_lp` builds for ``jobs`` (an
+    upper estimate: whole-hour starts from the arrival to the latest start, per group
+    a job fits, plus two)."""
+    n = 0
+    for grp in cluster.groups:
+        latest = np.maximum(jobs.arrival_h, jobs.deadline_h - jobs.length_upper_h / grp.speed)
+        span = np.ceil(latest - np.floor(jobs.arrival_h)) + 2
+        n += int(np.sum(span[jobs.cpus <= grp.total_cpus]))
+    return n
+
+
 @dataclass
 class LpBound:
-    """Result of :func:`oracle_lp`. Units: kg CO2e, kWh; ``hours`` accounted."""
+    """Result of :func:`oracle_lp`. Units: kg CO2e, kWh; ``hours`` accounted.
+
+    ``co2e_kg`` is the lower bound: the LP optimum, or with ``whole_jobs`` the bound
+    HiGHS proved for the MILP. ``schedule_co2e_kg`` is the carbon of the best whole
+    schedule the MILP found (None for the LP): equal to the bound, within the MIP gap,
+    when ``optimal``. ``start_h`` and ``group`` give each job's start (h) and group
+    index: the MILP's schedule, or for the LP the (group, start) holding the largest
+    share of the job (NaN and -1 for a job the model left out).
+    """
 
     co2e_kg: float
     energy_kwh: float
@@ -83,36 +104,42 @@ class LpBound:
     jobs: int
     variables: int
     seconds: float
+    start_h: FloatArray
+    group: IntArray
+    schedule_co2e_kg: float | None = None
+    optimal: bool = True
 
 
-def oracle_lp(
-    jobs: JobBatch, cluster: Cluster, signals: Signals, until_h: int, time_limit_s: float = 300.0
-) -> LpBound:
-    """LP-relaxation lower bound on carbon over hours ``[0, until_h)`` for ``jobs``."""
-    import time
+@dataclass
+class _Columns:
+    """The placement variables of the time-indexed model: one per (job, group, start),
+    with each variable's core-hours and active watt-hours in every group-hour."""
 
-    import highspy
+    job: IntArray
+    group: IntArray
+    start_h: FloatArray
+    occupancy: Any  # scipy.sparse (group-hours x variables): core-hours
+    load_wh: Any  # scipy.sparse (group-hours x variables): active Wh
+
+
+def _columns(jobs: JobBatch, cluster: Cluster, hours: int) -> _Columns:
     import scipy.sparse as sp
 
-    t0 = time.perf_counter()
-    n_groups = len(cluster.groups)
-    cols_job: list[np.ndarray] = []
-    cols_cost: list[np.ndarray] = []
-    trip_r: list[np.ndarray] = []
-    trip_c: list[np.ndarray] = []
-    trip_cpu: list[np.ndarray] = []
-    trip_w: list[np.ndarray] = []
+    cols_job: list[IntArray] = []
+    cols_group: list[IntArray] = []
+    cols_start: list[FloatArray] = []
+    trip_r: list[IntArray] = []
+    trip_c: list[IntArray] = []
+    trip_cpu: list[FloatArray] = []
+    trip_w: list[FloatArray] = []
     n_var = 0
-    T = until_h
-    cap = cluster.capacity_cpus.astype(np.float64)
     for g, grp in enumerate(cluster.groups):
         dur = jobs.length_h / grp.speed
         latest = np.maximum(jobs.arrival_h, jobs.deadline_h - jobs.length_upper_h / grp.speed)
         fits = jobs.cpus <= grp.total_cpus
         cand = integer_candidates_per_job(jobs, latest)
-        n_c = cand.shape[1]
         p_w = jobs.cpus * grp.active_w_per_cpu + jobs.gpus * grp.active_w_per_gpu
-        for k in range(n_c):
+        for k in range(cand.shape[1]):
             if k and np.all(cand[:, k] == cand[:, k - 1]):
                 continue
             keep = fits & ((k == 0) | (cand[:, k] > cand[:, max(k - 1, 0)] + 1e-9))
@@ -121,75 +148,143 @@ def oracle_lp(
                 continue
             s = cand[jj, k]
             e = s + dur[jj]
-            if np.any(e > T + 1e-9):
-                raise OptimizeError(f"LP horizon {T} h is shorter than the jobs' deadlines")
+            if np.any(e > hours + 1e-9):
+                raise OptimizeError(f"LP horizon {hours} h is shorter than the jobs' deadlines")
             var = n_var + np.arange(len(jj))
             n_var += len(jj)
             cols_job.append(jj)
-            cols_cost.append(np.zeros(len(jj)))
+            cols_group.append(np.full(len(jj), g, dtype=np.int64))
+            cols_start.append(s)
             # Overlap of each variable with each hour it touches.
             h0 = np.floor(s).astype(np.int64)
             h1 = np.ceil(e).astype(np.int64)
-            width = int((h1 - h0).max())
-            for d in range(width):
+            for d in range(int((h1 - h0).max())):
                 h = h0 + d
                 ov = np.clip(np.minimum(e, h + 1) - np.maximum(s, h), 0.0, 1.0)
                 m = (h < h1) & (ov > 0)
-                trip_r.append(g * T + h[m])
+                trip_r.append(g * hours + h[m])
                 trip_c.append(var[m])
                 trip_cpu.append(jobs.cpus[jj][m] * ov[m])
                 trip_w.append(p_w[jj][m] * ov[m])
     if n_var == 0:
         raise OptimizeError("no job can be placed on any node group")
-    job_of = np.concatenate(cols_job)
     r = np.concatenate(trip_r)
     c = np.concatenate(trip_c)
-    occ = sp.csr_matrix((np.concatenate(trip_cpu), (r, c)), shape=(n_groups * T, n_var))
-    load = sp.csr_matrix((np.concatenate(trip_w), (r, c)), shape=(n_groups * T, n_var))
-    # Variables: x (n_var), then y = grid draw per group-hour in Wh (n_groups*T).
-    n_y = n_groups * T
+    shape = (len(cluster.groups) * hours, n_var)
+    return _Columns(
+        job=np.concatenate(cols_job),
+        group=np.concatenate(cols_group),
+        start_h=np.concatenate(cols_start),
+        occupancy=sp.csr_matrix((np.concatenate(trip_cpu), (r, c)), shape=shape),
+        load_wh=sp.csr_matrix((np.concatenate(trip_w), (r, c)), shape=shape),
+    )
+
+
+def _largest_share(cols: _Columns, x: FloatArray, n_jobs: int) -> tuple[FloatArray, IntArray]:
+    """Each job's (start, group): its variable with the largest share."""
+    order = np.lexsort((-x, cols.job))
+    first = order[np.r_[True, cols.job[order][1:] != cols.job[order][:-1]]]
+    start_h = np.full(n_jobs, np.nan)
+    group = np.full(n_jobs, -1, dtype=np.int64)
+    start_h[cols.job[first]] = cols.start_h[first]
+    group[cols.job[first]] = cols.group[first]
+    return start_h, group
+
+
+def oracle_lp(
+    jobs: JobBatch,
+    cluster: Cluster,
+    signals: Signals,
+    until_h: int,
+    time_limit_s: float = 300.0,
+    whole_jobs: bool = False,
+    mip_rel_gap: float = 1e-3,
+    busy_cpus: FloatArray | None = None,
+    overflow_kg_per_core_h: float | None = None,
+) -> LpBound:
+    """Lower bound on carbon over hours ``[0, until_h)`` for ``jobs``.
+
+    By default the LP relaxation (a job may be split across groups and starts). With
+    ``whole_jobs`` each job takes exactly one (group, start): the time-indexed MILP,
+    solved until ``mip_rel_gap`` or ``time_limit_s``; its bound is the best HiGHS
+    proved, never below the LP's. For planning on a cluster already partly busy:
+    ``busy_cpus[g, h]`` cores are taken in group-hour (g, h), and with
+    ``overflow_kg_per_core_h`` a group-hour may be overfull at that price (so that
+    jobs that cannot all meet their deadlines still get a plan).
+    """
+    import time
+
+    import highspy
+    import scipy.sparse as sp
+
+    t0 = time.perf_counter()
+    T = until_h
+    cols = _columns(jobs, cluster, T)
+    n_var = len(cols.job)
+    # Variables: x (n_var), y = grid draw per group-hour in Wh (n_y), then the
+    # overfull core-hours per group-hour where allowed (n_o).
+    n_y = len(cluster.groups) * T
+    n_o = n_y if overflow_kg_per_core_h is not None else 0
     inten = signals.intensity[:, :T].reshape(-1)
     pv = signals.pv_w[:, :T].reshape(-1)
     idle = np.repeat([0.0 if cluster.unlimited else g.idle_total_w for g in cluster.groups], T)
-    cost = np.concatenate([np.zeros(n_var), inten / 1e6])  # Wh x g/kWh / 1e6 = kg
-    assign = sp.csr_matrix((np.ones(n_var), (job_of, np.arange(n_var))), shape=(len(jobs), n_var))
+    cost = np.concatenate(
+        [np.zeros(n_var), inten / 1e6, np.full(n_o, overflow_kg_per_core_h or 0.0)]
+    )  # Wh x g/kWh / 1e6 = kg
+    assign = sp.csr_matrix((np.ones(n_var), (cols.job, np.arange(n_var))), shape=(len(jobs), n_var))
     eye = sp.identity(n_y, format="csr")
-    a_assign = sp.hstack([assign, sp.csr_matrix((len(jobs), n_y))])
-    a_cap = sp.hstack([occ, sp.csr_matrix((n_y, n_y))])
-    a_grid = sp.hstack([-load, eye])  # y - load >= idle - pv
-    a = sp.vstack([a_assign, a_cap, a_grid]).tocsr()
-    lo = np.concatenate([np.ones(len(jobs)), np.full(n_y, -np.inf), idle - pv])
-    hi = np.concatenate([np.ones(len(jobs)), np.repeat(cap, T), np.full(n_y, np.inf)])
+    a_assign = sp.hstack([assign, sp.csr_matrix((len(jobs), n_y + n_o))])
+    a_cap = sp.hstack([cols.occupancy, sp.csr_matrix((n_y, n_y))] + ([-eye] if n_o else []))
+    a_grid = sp.hstack([-cols.load_wh, eye] + ([sp.csr_matrix((n_y, n_o))] if n_o else []))
+    a = sp.vstack([a_assign, a_cap, a_grid]).tocsc()  # y - load >= idle - pv
+    cap = cluster.capacity_cpus.astype(np.float64)[:, None] - (
+        0.0 if busy_cpus is None else busy_cpus[:, :T]
+    )
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_var + n_y + n_o
+    lp.num_row_ = a.shape[0]
+    lp.col_cost_ = cost
+    lp.col_lower_ = np.zeros(n_var + n_y + n_o)
+    lp.col_upper_ = np.concatenate([np.ones(n_var), np.full(n_y + n_o, np.inf)])
+    lp.row_lower_ = np.concatenate([np.ones(len(jobs)), np.full(n_y, -np.inf), idle - pv])
+    room = np.maximum(np.broadcast_to(cap, (len(cap), T)), 0.0).reshape(-1)
+    lp.row_upper_ = np.concatenate([np.ones(len(jobs)), room, np.full(n_y, np.inf)])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr
+    lp.a_matrix_.index_ = a.indices
+    lp.a_matrix_.value_ = a.data
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_var + n_y
-    lp.num_row_ = a.shape[0]
-    lp.col_cost_ = cost
-    lp.col_lower_ = np.zeros(n_var + n_y)
-    lp.col_upper_ = np.concatenate([np.ones(n_var), np.full(n_y, np.inf)])
-    lp.row_lower_ = lo
-    lp.row_upper_ = hi
-    csc = a.tocsc()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = csc.indptr
-    lp.a_matrix_.index_ = csc.indices
-    lp.a_matrix_.value_ = csc.data
+    if whole_jobs:
+        integer, continuous = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
+        lp.integrality_ = [integer] * n_var + [continuous] * (n_y + n_o)
+        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     h.passModel(lp)
     h.run()
     status = h.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise OptimizeError(f"oracle LP ended with status {h.modelStatusToString(status)}")
+    optimal = status == highspy.HighsModelStatus.kOptimal
+    has_schedule = whole_jobs and h.getInfo().primal_solution_status == 2  # feasible
+    if not optimal and not (status == highspy.HighsModelStatus.kTimeLimit and has_schedule):
+        what = "MILP" if whole_jobs else "LP"
+        raise OptimizeError(
+            f"oracle {what} ended with status {h.modelStatusToString(status)}",
+            hint="a longer time limit or a shorter window of the trace",
+        )
     sol = np.asarray(h.getSolution().col_value)
     x = sol[:n_var]
-    y = sol[n_var:]
-    energy_wh = float(load.sum(axis=0).A1 @ x) + float(idle.sum())
+    found = float(sol[n_var : n_var + n_y] @ inten) / 1e6
+    bound = max(float(h.getInfo().mip_dual_bound), 0.0) if whole_jobs else found
+    start_h, group = _largest_share(cols, x, len(jobs))
     return LpBound(
-        co2e_kg=float(y @ inten) / 1e6,
-        energy_kwh=energy_wh / 1000.0,
+        co2e_kg=min(bound, found),
+        energy_kwh=(float(cols.load_wh.sum(axis=0).A1 @ x) + float(idle.sum())) / 1000.0,
         hours=T,
         jobs=len(jobs),
         variables=n_var,
         seconds=time.perf_counter() - t0,
+        start_h=start_h,
+        group=group,
+        schedule_co2e_kg=found if whole_jobs else None,
+        optimal=optimal,
     )

@@ -17,10 +17,10 @@ from wattwise.errors import CoverageError
 from wattwise.schedule.cluster import load_cluster, pv_series
 from wattwise.schedule.metrics import Metrics, Pieces, compute_metrics
 from wattwise.schedule.model import Cluster, FloatArray, JobBatch, default_cluster
-from wattwise.schedule.oracle import oracle_unlimited
+from wattwise.schedule.oracle import lp_variables, oracle_lp, oracle_unlimited
 from wattwise.schedule.policies import make_policy
 from wattwise.schedule.signals import Signals, build_signals
-from wattwise.schedule.simulator import Progress, simulate
+from wattwise.schedule.simulator import Progress, oversize, simulate
 from wattwise.schedule.traces import read_job_trace
 from wattwise.units import TimeSeries
 
@@ -28,6 +28,9 @@ from wattwise.units import TimeSeries
 ACCOUNTING_MARGIN_H = 24 * 8
 #: Hours of carbon data before the trace's start that forecasters see as the past.
 HISTORY_H = 28 * 24
+#: The largest capacity-limited LP bound the command line solves (variables): about
+#: a minute of HiGHS on a laptop-class core. Larger traces are bounded on a window.
+LP_MAX_VARIABLES = 400_000
 
 
 @dataclass
@@ -133,11 +136,49 @@ def load_scenario(
     return build_scenario(jobs, load_carbon([carbon_path], emission), cluster, wrap)
 
 
-def run_policy(scn: Scenario, name: str, progress: Progress | None = None) -> Metrics:
-    """Metrics of policy ``name`` (``oracle``: the exact bound, unlimited capacity only)."""
+def run_policy(
+    scn: Scenario, name: str, progress: Progress | None = None, until_h: int | None = None
+) -> Metrics:
+    """Metrics of policy ``name`` over at least ``until_h`` hours (``oracle``: the
+    exact bound, unlimited capacity only)."""
     if name == "oracle":
         return oracle_metrics(scn)
-    return simulate(scn.jobs, scn.cluster, scn.signals, make_policy(name), progress).metrics
+    policy = make_policy(name)
+    return simulate(scn.jobs, scn.cluster, scn.signals, policy, progress, until_h).metrics
+
+
+def bound_hours(scn: Scenario) -> int:
+    """Hours in which every job may still run: to its deadline on the slowest group,
+    plus two. Policies compared with the capacity-limited bound are accounted over
+    them (at least), so that all pay idle power over the same hours."""
+    min_speed = min(g.speed for g in scn.cluster.groups)
+    return int(np.ceil(float(np.max(scn.jobs.deadline_h)) / min_speed)) + 2
+
+
+def capacity_bound(
+    scn: Scenario, until_h: int, max_variables: int | None = None
+) -> dict[str, float | int | str]:
+    """The LP-relaxation bound on carbon with the scenario's cluster (see
+    :func:`.oracle.oracle_lp`) over hours ``[0, until_h)``, jobs larger than every
+    group left out. Raises :class:`CoverageError` when the LP would be too large."""
+    bad, _ = oversize(scn.jobs, scn.cluster)
+    jobs = scn.jobs.subset(~bad)
+    n = lp_variables(jobs, scn.cluster)
+    max_variables = LP_MAX_VARIABLES if max_variables is None else max_variables
+    if n > max_variables:
+        raise CoverageError(
+            f"the LP bound for {len(jobs)} jobs needs about {n:,} variables"
+            f" (limit {max_variables:,})",
+            hint="simulate a shorter slice of the trace; bench/schedule.py bounds a window",
+        )
+    b = oracle_lp(jobs, scn.cluster, scn.signals, until_h)
+    return {
+        "co2e_kg": b.co2e_kg,
+        "energy_kwh": b.energy_kwh,
+        "bound": "LP relaxation",
+        "hours": b.hours,
+        "seconds": b.seconds,
+    }
 
 
 def oracle_metrics(scn: Scenario) -> Metrics:
