@@ -29,8 +29,9 @@ ACCOUNTING_MARGIN_H = 24 * 8
 #: Hours of carbon data before the trace's start that forecasters see as the past.
 HISTORY_H = 28 * 24
 #: The largest capacity-limited LP bound the command line solves (variables): about
-#: a minute of HiGHS on a laptop-class core. Larger traces are bounded on a window.
-LP_MAX_VARIABLES = 400_000
+#: a minute of HiGHS here (the 14-day windows of bench/schedule.py, 160-190k, took
+#: 13-56 s). Larger traces are bounded on a window.
+LP_MAX_VARIABLES = 200_000
 
 
 @dataclass
