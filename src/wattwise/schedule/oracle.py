@@ -10,6 +10,11 @@
   group-hour holds at most its cores; grid draw per group-hour is at least load minus
   PV. Minimise carbon. Its value bounds every schedule from below; it grows with
   jobs x starts, so benchmarks solve it on a window of the trace (they say which).
+- The same model with whole jobs (x binary) is the exact MILP: slower (branch and
+  bound), but it says how loose the relaxation is (on the benchmark windows: not at
+  all, see BENCHMARKS.md) and gives a schedule that :class:`.policies.replay.Replay`
+  can run against real cores. Both count capacity per group-hour, so two jobs may
+  share an hour's cores one after the other: a little looser than real cores.
 """
 
 from __future__ import annotations
