@@ -95,3 +95,17 @@ def test_cores_already_busy_are_not_offered_again() -> None:
     busy[0, 0] = 2.0  # a running job holds two of the three cores in hour 0
     r = oracle_lp(jobs, cl, s, 4, whole_jobs=True, busy_cpus=busy)
     assert r.start_h.tolist() == [1.0]
+
+
+def test_finer_capacity_slots_stop_jobs_sharing_an_hour_one_after_another() -> None:
+    # Two 2-core half-hour jobs on two cores, both able to start at 0 or 1. Counted per
+    # hour, both fit the clean hour 0 (two core-hours); counted per half hour, they
+    # would overlap in the first half, so one must wait for the dirty hour 1.
+    _, s = knapsack()  # its clean first hour
+    cl = Cluster(groups=(NodeGroup("g", count=1, cpus=2, idle_w=0.0, active_w_per_cpu=10.0),))
+    jobs = batch([0.0, 0.0], [0.5, 0.5], [2, 2], slack_h=1.0)
+    watt_h = 2 * 10.0 * 0.5  # per job
+    hourly = oracle_lp(jobs, cl, s, 4)
+    halves = oracle_lp(jobs, cl, s, 4, slots_per_hour=2)
+    assert hourly.co2e_kg == pytest.approx(2 * watt_h * 100 / 1e6)
+    assert halves.co2e_kg == pytest.approx((watt_h * 100 + watt_h * 300) / 1e6)

@@ -123,17 +123,18 @@ class _Columns:
     job: IntArray
     group: IntArray
     start_h: FloatArray
-    occupancy: Any  # scipy.sparse (group-hours x variables): core-hours
+    occupancy: Any  # scipy.sparse (group-slots x variables): mean busy cores in the slot
     load_wh: Any  # scipy.sparse (group-hours x variables): active Wh
 
 
-def _columns(jobs: JobBatch, cluster: Cluster, hours: int) -> _Columns:
+def _columns(jobs: JobBatch, cluster: Cluster, hours: int, slots_per_hour: int) -> _Columns:
     import scipy.sparse as sp
 
     cols_job: list[IntArray] = []
     cols_group: list[IntArray] = []
     cols_start: list[FloatArray] = []
-    trip_r: list[IntArray] = []
+    trip_q: list[IntArray] = []  # capacity rows (group-slots)
+    trip_h: list[IntArray] = []  # energy rows (group-hours)
     trip_c: list[IntArray] = []
     trip_cpu: list[FloatArray] = []
     trip_w: list[FloatArray] = []
@@ -160,28 +161,40 @@ def _columns(jobs: JobBatch, cluster: Cluster, hours: int) -> _Columns:
             cols_job.append(jj)
             cols_group.append(np.full(len(jj), g, dtype=np.int64))
             cols_start.append(s)
-            # Overlap of each variable with each hour it touches.
-            h0 = np.floor(s).astype(np.int64)
-            h1 = np.ceil(e).astype(np.int64)
-            for d in range(int((h1 - h0).max())):
-                h = h0 + d
-                ov = np.clip(np.minimum(e, h + 1) - np.maximum(s, h), 0.0, 1.0)
-                m = (h < h1) & (ov > 0)
-                trip_r.append(g * hours + h[m])
+            # Overlap of each variable with each capacity slot it touches (a share of
+            # the slot), and the active energy that puts into each hour.
+            q0 = np.floor(s * slots_per_hour).astype(np.int64)
+            q1 = np.ceil(e * slots_per_hour).astype(np.int64)
+            for d in range(int((q1 - q0).max())):
+                q = q0 + d
+                ov = np.clip(
+                    np.minimum(e * slots_per_hour, q + 1) - np.maximum(s * slots_per_hour, q),
+                    0.0,
+                    1.0,
+                )
+                m = (q < q1) & (ov > 0)
+                trip_q.append(g * hours * slots_per_hour + q[m])
+                trip_h.append(g * hours + q[m] // slots_per_hour)
                 trip_c.append(var[m])
                 trip_cpu.append(jobs.cpus[jj][m] * ov[m])
-                trip_w.append(p_w[jj][m] * ov[m])
+                trip_w.append(p_w[jj][m] * ov[m] / slots_per_hour)
     if n_var == 0:
         raise OptimizeError("no job can be placed on any node group")
-    r = np.concatenate(trip_r)
     c = np.concatenate(trip_c)
-    shape = (len(cluster.groups) * hours, n_var)
+    n_g = len(cluster.groups)
+    occupancy = sp.csr_matrix(
+        (np.concatenate(trip_cpu), (np.concatenate(trip_q), c)),
+        shape=(n_g * hours * slots_per_hour, n_var),
+    )
+    load_wh = sp.csr_matrix(
+        (np.concatenate(trip_w), (np.concatenate(trip_h), c)), shape=(n_g * hours, n_var)
+    )
     return _Columns(
         job=np.concatenate(cols_job),
         group=np.concatenate(cols_group),
         start_h=np.concatenate(cols_start),
-        occupancy=sp.csr_matrix((np.concatenate(trip_cpu), (r, c)), shape=shape),
-        load_wh=sp.csr_matrix((np.concatenate(trip_w), (r, c)), shape=shape),
+        occupancy=occupancy,
+        load_wh=load_wh,
     )
 
 
@@ -206,6 +219,7 @@ def oracle_lp(
     mip_rel_gap: float = 1e-3,
     busy_cpus: FloatArray | None = None,
     overflow_kg_per_core_h: float | None = None,
+    slots_per_hour: int = 1,
 ) -> LpBound:
     """Lower bound on carbon over hours ``[0, until_h)`` for ``jobs``.
 
@@ -216,6 +230,10 @@ def oracle_lp(
     ``busy_cpus[g, h]`` cores are taken in group-hour (g, h), and with
     ``overflow_kg_per_core_h`` a group-hour may be overfull at that price (so that
     jobs that cannot all meet their deadlines still get a plan).
+
+    Capacity is counted per ``1 / slots_per_hour`` h: finer slots leave less room for
+    jobs to share a slot's cores one after the other, so the bound is tighter (and
+    the model larger); carbon is still hourly.
     """
     import time
 
@@ -224,35 +242,42 @@ def oracle_lp(
 
     t0 = time.perf_counter()
     T = until_h
-    cols = _columns(jobs, cluster, T)
+    cols = _columns(jobs, cluster, T, slots_per_hour)
     n_var = len(cols.job)
     # Variables: x (n_var), y = grid draw per group-hour in Wh (n_y), then the
-    # overfull core-hours per group-hour where allowed (n_o).
+    # overfull cores per group-slot where allowed (n_o).
     n_y = len(cluster.groups) * T
-    n_o = n_y if overflow_kg_per_core_h is not None else 0
+    n_q = n_y * slots_per_hour  # capacity rows
+    n_o = n_q if overflow_kg_per_core_h is not None else 0
     inten = signals.intensity[:, :T].reshape(-1)
     pv = signals.pv_w[:, :T].reshape(-1)
     idle = np.repeat([0.0 if cluster.unlimited else g.idle_total_w for g in cluster.groups], T)
     cost = np.concatenate(
-        [np.zeros(n_var), inten / 1e6, np.full(n_o, overflow_kg_per_core_h or 0.0)]
+        [
+            np.zeros(n_var),
+            inten / 1e6,
+            np.full(n_o, (overflow_kg_per_core_h or 0.0) / slots_per_hour),
+        ]
     )  # Wh x g/kWh / 1e6 = kg
     assign = sp.csr_matrix((np.ones(n_var), (cols.job, np.arange(n_var))), shape=(len(jobs), n_var))
     eye = sp.identity(n_y, format="csr")
     a_assign = sp.hstack([assign, sp.csr_matrix((len(jobs), n_y + n_o))])
-    a_cap = sp.hstack([cols.occupancy, sp.csr_matrix((n_y, n_y))] + ([-eye] if n_o else []))
+    over = [-sp.identity(n_q, format="csr")] if n_o else []
+    a_cap = sp.hstack([cols.occupancy, sp.csr_matrix((n_q, n_y)), *over])
     a_grid = sp.hstack([-cols.load_wh, eye] + ([sp.csr_matrix((n_y, n_o))] if n_o else []))
     a = sp.vstack([a_assign, a_cap, a_grid]).tocsc()  # y - load >= idle - pv
     cap = cluster.capacity_cpus.astype(np.float64)[:, None] - (
         0.0 if busy_cpus is None else busy_cpus[:, :T]
     )
+    cap = np.repeat(np.broadcast_to(cap, (len(cap), T)), slots_per_hour, axis=1)
     lp = highspy.HighsLp()
     lp.num_col_ = n_var + n_y + n_o
     lp.num_row_ = a.shape[0]
     lp.col_cost_ = cost
     lp.col_lower_ = np.zeros(n_var + n_y + n_o)
     lp.col_upper_ = np.concatenate([np.ones(n_var), np.full(n_y + n_o, np.inf)])
-    lp.row_lower_ = np.concatenate([np.ones(len(jobs)), np.full(n_y, -np.inf), idle - pv])
-    room = np.maximum(np.broadcast_to(cap, (len(cap), T)), 0.0).reshape(-1)
+    lp.row_lower_ = np.concatenate([np.ones(len(jobs)), np.full(n_q, -np.inf), idle - pv])
+    room = np.maximum(cap, 0.0).reshape(-1)
     lp.row_upper_ = np.concatenate([np.ones(len(jobs)), room, np.full(n_y, np.inf)])
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = a.indptr
