@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,6 +104,24 @@ def test_with_a_cluster_the_oracle_is_the_lp_bound_over_common_hours(
     idle_kw = (50.0 + 80.0) / 1000.0
     for m in doc["policies"].values():
         assert m["energy_kwh"] >= idle_kw * bound["hours"] - 1e-6
+
+
+def test_json_on_stdout_stays_json_when_the_solver_runs(tmp_path: Path) -> None:
+    # HiGHS may print a banner from C++ straight to file descriptor 1, which capsys
+    # cannot see: only a real process shows whether --json stays parseable.
+    head = jobs().read_text().splitlines()[:120]
+    small = tmp_path / "jobs.csv"
+    small.write_text("\n".join(head) + "\n")
+    cluster = REPO_ROOT / "examples" / "clusters" / "hetero-solar-pai1k.yaml"
+    code = "import sys; from wattwise.cli.main import main; main(sys.argv[1:])"
+    args = ["simulate", "--jobs", str(small), "--time-unit", "s", "--carbon", str(gb())]
+    args += ["--cluster", str(cluster), "--policy", "fifo,oracle", "--json"]
+    env = {**os.environ, "WATTWISE_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["oracle"]["bound"] == "LP relaxation"
 
 
 def test_an_lp_bound_too_large_is_a_note_not_a_failure(

@@ -209,6 +209,20 @@ def _largest_share(cols: _Columns, x: FloatArray, n_jobs: int) -> tuple[FloatArr
     return start_h, group
 
 
+def _solver() -> Any:
+    """A HiGHS instance that keeps quiet. ``highspy.Highs()`` prints its banner to
+    stdout while it is built, before any option can be set, and stdout carries
+    ``wattwise simulate --json``; the core class it wraps prints nothing."""
+    try:
+        from highspy.highs import _Highs
+
+        return _Highs()
+    except ImportError:  # a highspy without that layout: the banner is harmless text
+        import highspy
+
+        return highspy.Highs()
+
+
 def oracle_lp(
     jobs: JobBatch,
     cluster: Cluster,
@@ -283,7 +297,7 @@ def oracle_lp(
     lp.a_matrix_.start_ = a.indptr
     lp.a_matrix_.index_ = a.indices
     lp.a_matrix_.value_ = a.data
-    h = highspy.Highs()
+    h = _solver()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
     if whole_jobs:
