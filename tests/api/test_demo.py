@@ -69,6 +69,23 @@ def test_short_demo_runs_a_job_and_prints_the_table(wattwise_home: Path) -> None
 
 
 @pytest.mark.slow
+def test_a_second_demo_reports_only_its_own_jobs(wattwise_home: Path) -> None:
+    # The store keeps the first run's job; the second run's table and totals must not
+    # count it (they did, with no "at once" figure for it, so "saved" went negative).
+    cmd = [*WATTWISE, "demo", "--jobs", "1", "--duration", "60", "--speed", "60", "--port", "0"]
+    for _ in range(2):
+        out = subprocess.run(
+            cmd, env=_env(wattwise_home), capture_output=True, text=True, timeout=240
+        )
+        assert out.returncode == 0, out.stderr
+    rows = [ln for ln in out.stdout.splitlines() if ln.startswith("train tiny-transformer")]
+    assert len(rows) == 1
+    assert "total: 2 jobs" not in out.stdout
+    assert len(RunStore().list_runs()) == 2  # both runs are kept
+    _no_leftovers(wattwise_home)
+
+
+@pytest.mark.slow
 def test_ctrl_c_stops_the_engine_and_its_jobs(wattwise_home: Path) -> None:
     cmd = [*WATTWISE, "demo", "--jobs", "3", "--duration", "200", "--port", "0"]
     proc = subprocess.Popen(

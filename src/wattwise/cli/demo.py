@@ -360,6 +360,10 @@ class EngineLoop:
         self.backend = ReplayJobs(self.engine_jobs, clock)
         self.templates: dict[str, Template] = {}
         self.reported: set[str] = set()
+        # The store keeps the jobs of earlier runs; this run reports and totals only
+        # the jobs submitted after it started (ids grow).
+        newest, _ = self.backend.list_jobs(1, 0, None)
+        self.first_id = int(newest[0].id) + 1 if newest else 0
         self.telemetry = telemetry
         self._node_energy: dict[tuple[str, str], tuple[float, float]] = {}
         self._last_sample = 0.0
@@ -431,20 +435,22 @@ class EngineLoop:
         self.engine.tick()
         self._sample_nodes()
         finished = []
-        items, _ = self.backend.list_jobs(1000, 0, None)
-        for job in items:
+        for job in self._own_jobs():
             if job.status in {"done", "failed", "cancelled"} and job.id not in self.reported:
                 self.reported.add(job.id)
                 finished.append(self._annotate(job))
         return sorted(finished, key=lambda j: int(j.id))
 
-    def pending(self) -> int:
+    def _own_jobs(self) -> list[JobOut]:
+        """This run's jobs, newest first."""
         items, _ = self.backend.list_jobs(1000, 0, None)
-        return sum(j.status in {"queued", "waiting", "running"} for j in items)
+        return [j for j in items if int(j.id) >= self.first_id]
+
+    def pending(self) -> int:
+        return sum(j.status in {"queued", "waiting", "running"} for j in self._own_jobs())
 
     def jobs(self) -> list[JobOut]:
-        items, _ = self.backend.list_jobs(1000, 0, None)
-        return list(reversed(items))
+        return list(reversed(self._own_jobs()))
 
     def stop_all(self, why: str) -> None:
         """Cancel everything not finished and let the head stop running tasks (grace 3 s)."""
