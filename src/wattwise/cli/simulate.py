@@ -86,8 +86,8 @@ def register(app: typer.Typer) -> None:
         from wattwise.schedule.scenario import (
             bound_hours,
             build_scenario,
-            capacity_bound,
             load_carbon,
+            oracle_result,
             run_policy,
         )
         from wattwise.schedule.traces import read_job_trace
@@ -124,10 +124,12 @@ def register(app: typer.Typer) -> None:
                 zone_res: dict[str, Any] = {"policies": per, "notes": scn.notes, "oracle": None}
                 for n in names:
                     task = bar.add_task(f"{scn.zone} {n}", total=1.0)
-                    if n == "oracle" and until is not None:
+                    if n == "oracle":
                         try:
-                            zone_res["oracle"] = capacity_bound(scn, until)
+                            zone_res["oracle"] = oracle_result(scn, until)
                         except CoverageError as err:
+                            if until is None:
+                                raise
                             zone_res["oracle_note"] = f"no capacity-limited bound: {err}"
                         bar.update(task, completed=1.0)
                         continue
@@ -135,18 +137,15 @@ def register(app: typer.Typer) -> None:
                     def tick(frac: float, task: Any = task) -> None:
                         bar.update(task, completed=frac)
 
-                    progress = tick if n != "oracle" else None
-                    per[n] = run_policy(scn, n, progress, until).as_dict()
+                    per[n] = run_policy(scn, n, tick, until).as_dict()
                     bar.update(task, completed=1.0)
                 results[scn.zone] = zone_res
         for zone_res in results.values():
             pol = zone_res["policies"]
             if "fifo" in pol:
                 base = pol["fifo"]["co2e_kg"]
-                for m in pol.values():
+                for m in [*pol.values(), *filter(None, [zone_res["oracle"]])]:
                     m["saved_vs_fifo"] = 1.0 - m["co2e_kg"] / base if base > 0 else 0.0
-            if "oracle" in pol:
-                zone_res["oracle"] = pol.pop("oracle")
         saved = _save_result(
             results, jobs=str(jobs), carbon=carbon_paths, cluster=cluster, slack_h=slack_h
         )
@@ -221,9 +220,6 @@ def _table(results: dict[str, dict[str, Any]]) -> None:
         if res.get("oracle"):
             label = "oracle (LP bound)" if "bound" in res["oracle"] else "oracle (bound)"
             rows[label] = res["oracle"]
-            base = res["policies"].get("fifo", {}).get("co2e_kg")
-            if base:
-                rows[label]["saved_vs_fifo"] = 1.0 - res["oracle"]["co2e_kg"] / base
         for name, m in rows.items():
             cells = []
             for _, key, fmt in cols:

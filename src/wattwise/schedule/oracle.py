@@ -13,8 +13,9 @@
 - The same model with whole jobs (x binary) is the exact MILP: slower (branch and
   bound), but it says how loose the relaxation is (on the benchmark windows: not at
   all, see BENCHMARKS.md) and gives a schedule that :class:`.policies.replay.Replay`
-  can run against real cores. Both count capacity per group-hour, so two jobs may
-  share an hour's cores one after the other: a little looser than real cores.
+  can run against real cores. Both count capacity per group-hour (or per finer slot,
+  ``slots_per_hour``), so two jobs may share a slot's cores one after the other: a
+  little looser than real cores.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from wattwise.errors import OptimizeError
-from wattwise.schedule.model import Cluster, FloatArray, IntArray, JobBatch
+from wattwise.schedule.model import Cluster, FloatArray, IntArray, JobBatch, NodeGroup
 from wattwise.schedule.policies.base import end_aligned_candidates
 from wattwise.schedule.signals import Signals
 from wattwise.schedule.windows import integral_1d, prefix
@@ -79,14 +80,19 @@ def integer_candidates_per_job(q: JobBatch, latest: FloatArray) -> FloatArray:
     return out
 
 
+def _latest_start(jobs: JobBatch, grp: NodeGroup) -> FloatArray:
+    """Latest start on ``grp`` that meets the deadline by the upper length estimate."""
+    out: FloatArray = np.maximum(jobs.arrival_h, jobs.deadline_h - jobs.length_upper_h / grp.speed)
+    return out
+
+
 def lp_variables(jobs: JobBatch, cluster: Cluster) -> int:
     """About how many placement variables :func:`oracle_lp` builds for ``jobs`` (an
     upper estimate: whole-hour starts from the arrival to the latest start, per group
     a job fits, plus two)."""
     n = 0
     for grp in cluster.groups:
-        latest = np.maximum(jobs.arrival_h, jobs.deadline_h - jobs.length_upper_h / grp.speed)
-        span = np.ceil(latest - np.floor(jobs.arrival_h)) + 2
+        span = np.ceil(_latest_start(jobs, grp) - np.floor(jobs.arrival_h)) + 2
         n += int(np.sum(span[jobs.cpus <= grp.total_cpus]))
     return n
 
@@ -141,9 +147,8 @@ def _columns(jobs: JobBatch, cluster: Cluster, hours: int, slots_per_hour: int) 
     n_var = 0
     for g, grp in enumerate(cluster.groups):
         dur = jobs.length_h / grp.speed
-        latest = np.maximum(jobs.arrival_h, jobs.deadline_h - jobs.length_upper_h / grp.speed)
         fits = jobs.cpus <= grp.total_cpus
-        cand = integer_candidates_per_job(jobs, latest)
+        cand = integer_candidates_per_job(jobs, _latest_start(jobs, grp))
         p_w = jobs.cpus * grp.active_w_per_cpu + jobs.gpus * grp.active_w_per_gpu
         for k in range(cand.shape[1]):
             if k and np.all(cand[:, k] == cand[:, k - 1]):
@@ -163,15 +168,12 @@ def _columns(jobs: JobBatch, cluster: Cluster, hours: int, slots_per_hour: int) 
             cols_start.append(s)
             # Overlap of each variable with each capacity slot it touches (a share of
             # the slot), and the active energy that puts into each hour.
-            q0 = np.floor(s * slots_per_hour).astype(np.int64)
-            q1 = np.ceil(e * slots_per_hour).astype(np.int64)
+            s_q, e_q = s * slots_per_hour, e * slots_per_hour  # in slots
+            q0 = np.floor(s_q).astype(np.int64)
+            q1 = np.ceil(e_q).astype(np.int64)
             for d in range(int((q1 - q0).max())):
                 q = q0 + d
-                ov = np.clip(
-                    np.minimum(e * slots_per_hour, q + 1) - np.maximum(s * slots_per_hour, q),
-                    0.0,
-                    1.0,
-                )
+                ov = np.clip(np.minimum(e_q, q + 1) - np.maximum(s_q, q), 0.0, 1.0)
                 m = (q < q1) & (ov > 0)
                 trip_q.append(g * hours * slots_per_hour + q[m])
                 trip_h.append(g * hours + q[m] // slots_per_hour)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -140,12 +141,18 @@ def load_scenario(
 def run_policy(
     scn: Scenario, name: str, progress: Progress | None = None, until_h: int | None = None
 ) -> Metrics:
-    """Metrics of policy ``name`` over at least ``until_h`` hours (``oracle``: the
-    exact bound, unlimited capacity only)."""
-    if name == "oracle":
-        return oracle_metrics(scn)
+    """Metrics of policy ``name`` over at least ``until_h`` hours."""
     policy = make_policy(name)
     return simulate(scn.jobs, scn.cluster, scn.signals, policy, progress, until_h).metrics
+
+
+def oracle_result(scn: Scenario, until_h: int | None = None) -> dict[str, Any]:
+    """The perfect-knowledge bound as ``wattwise simulate`` reports it: exact with
+    unlimited capacity, the LP relaxation over ``until_h`` hours (default
+    :func:`bound_hours`) with a cluster (:class:`CoverageError` when too large)."""
+    if scn.cluster.unlimited:
+        return dict(oracle_metrics(scn).as_dict())
+    return capacity_bound(scn, until_h if until_h is not None else bound_hours(scn))
 
 
 def bound_hours(scn: Scenario) -> int:
@@ -156,9 +163,7 @@ def bound_hours(scn: Scenario) -> int:
     return int(np.ceil(float(np.max(scn.jobs.deadline_h)) / min_speed)) + 2
 
 
-def capacity_bound(
-    scn: Scenario, until_h: int, max_variables: int | None = None
-) -> dict[str, float | int | str]:
+def capacity_bound(scn: Scenario, until_h: int, max_variables: int | None = None) -> dict[str, Any]:
     """The LP-relaxation bound on carbon with the scenario's cluster (see
     :func:`.oracle.oracle_lp`) over hours ``[0, until_h)``, jobs larger than every
     group left out. Raises :class:`CoverageError` when the LP would be too large."""
