@@ -151,7 +151,8 @@ ZoneOpt = Annotated[
     str | None,
     typer.Option(
         "--zone",
-        help="static zone (DE, US-CAL-CISO; see `grid zones`) or live PROVIDER:ZONE "
+        help="static zone (DE, US-CAL-CISO; see `grid zones`), cloud region "
+        "(aws:eu-central-1, gcp:europe-west4, azure:westeurope) or live PROVIDER:ZONE "
         "(electricitymaps:DE, watttime:CAISO_NORTH, ukci:GB)",
     ),
 ]
@@ -217,9 +218,12 @@ def now_command(
         series = provider.series(at_s, at_s + 1.0)
         value = float(series.values[0])
     if as_json:
+        from wattwise.grid.regions import grid_zone
+
         _emit(
             {
                 "time": _iso(at_s),
+                "zone": grid_zone(zone) if zone else None,
                 "intensity": value,
                 "unit": "gCO2e/kWh",
                 "source": provider.describe(),

@@ -195,7 +195,8 @@ def resolve_provider(
 ) -> IntensityProvider:
     """Pick the provider the user asked for: fixed > file > zone > ``WORLD``.
 
-    ``zone`` is a static-table zone (``DE``, ``US-CAL-CISO``) or a live provider spec
+    ``zone`` is a static-table zone (``DE``, ``US-CAL-CISO``), a cloud region
+    (``aws:eu-central-1``, see :mod:`wattwise.grid.regions`) or a live provider spec
     (``electricitymaps:DE``, ``watttime:CAISO_NORTH``, ``ukci:GB``, see
     :mod:`wattwise.grid.live`), which falls back to cache or the static average.
     """
@@ -211,6 +212,11 @@ def resolve_provider(
         trace = load_intensity(carbon_file, emission=emission)
         return TraceProvider(trace=trace, path=str(carbon_file), replay=replay, emission=emission)
     if zone:
+        from wattwise.grid.regions import cloud_provider
+
+        # A cloud region (aws:eu-central-1, electricitymaps:gcp:europe-west4) is its grid zone.
+        if (region_provider := cloud_provider(zone)) is not None:
+            return region_provider
         if ":" in zone:
             from wattwise.grid.live import live_provider
 
