@@ -97,9 +97,9 @@ def bench_minilm() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     pt = next((c for c in r.candidates if c.name == "torch-int8-tensor"), None)
     pt_test = None
     if pt is not None and pt.backend is not None and w.test_evaluate is not None:
-        from wattwise.optimize.backends import Predictor
+        from wattwise.optimize.backends import BatchRunner
 
-        pt_test = float(w.test_evaluate(Predictor(pt.backend, w, w.batch_size)))
+        pt_test = float(w.test_evaluate(BatchRunner(pt.backend, w, w.batch_size)))
     ratio = r.energy_ratio or 0.0
     best_fp32, tuned_ratio = _tuned_fp32(r)
     print(

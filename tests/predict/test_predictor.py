@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import shared_data_dir, shared_file
 from wattwise.errors import ConfigError, DataFormatError
-from wattwise.predict import JobRecord, JobSpec, Predictor, from_store, numeric_flags
+from wattwise.predict import HistoryRecord, JobFeatures, Predictor, from_store, numeric_flags
 from wattwise.predict.evaluate import zeus_records
 
 GPU = shared_data_dir() / "gpu"
@@ -20,18 +20,20 @@ def test_numeric_flags_are_parsed_from_a_command_line() -> None:
 
 
 @pytest.fixture(scope="module")
-def zeus() -> tuple[list[JobRecord], list[int]]:
+def zeus() -> tuple[list[HistoryRecord], list[int]]:
     return zeus_records(shared_file("gpu"))
 
 
-def test_fit_on_real_runs_predicts_seen_workloads(zeus: tuple[list[JobRecord], list[int]]) -> None:
+def test_fit_on_real_runs_predicts_seen_workloads(
+    zeus: tuple[list[HistoryRecord], list[int]],
+) -> None:
     records, _ = zeus
     rng = np.random.default_rng(0)
     idx = rng.permutation(len(records))
     train = [records[i] for i in idx[:800]]
     test = [records[i] for i in idx[800:1000]]
     model = Predictor(coverage=0.9).fit(train)
-    pred = model.predict([JobSpec(r.name, r.command, r.cpus, r.gpus) for r in test])
+    pred = model.predict([JobFeatures(r.name, r.command, r.cpus, r.gpus) for r in test])
     y = np.array([r.duration_s for r in test])
     med = np.array([p.duration_s for p in pred])
     up = np.array([p.duration_upper_s for p in pred])
@@ -47,18 +49,18 @@ def test_fit_on_real_runs_predicts_seen_workloads(zeus: tuple[list[JobRecord], l
 
 def test_cold_start_from_the_spec() -> None:
     model = Predictor().fit([])
-    p = model.predict([JobSpec("new", "run", cpus=4, gpus=1, declared_duration_s=600.0)])[0]
+    p = model.predict([JobFeatures("new", "run", cpus=4, gpus=1, declared_duration_s=600.0)])[0]
     assert p.cold_start
     assert p.duration_s == 600.0 and p.duration_upper_s == 1200.0
     assert p.avg_power_w == pytest.approx(4 * 225 / 32 + 300)
     # No declaration and no history: one hour.
-    assert model.predict([JobSpec("x")])[0].duration_s == 3600.0
+    assert model.predict([JobFeatures("x")])[0].duration_s == 3600.0
 
 
-def test_unseen_name_after_fit_is_cold(zeus: tuple[list[JobRecord], list[int]]) -> None:
+def test_unseen_name_after_fit_is_cold(zeus: tuple[list[HistoryRecord], list[int]]) -> None:
     records, _ = zeus
     model = Predictor().fit(records[:300])
-    p = model.predict([JobSpec("never-seen", "python x.py", cpus=2)])[0]
+    p = model.predict([JobFeatures("never-seen", "python x.py", cpus=2)])[0]
     assert p.cold_start
     assert p.duration_s == pytest.approx(np.median([r.duration_s for r in records[:300]]))
 
@@ -67,7 +69,7 @@ def test_bad_inputs() -> None:
     with pytest.raises(ConfigError, match="coverage"):
         Predictor(coverage=1.5)
     with pytest.raises(ConfigError, match="declared duration"):
-        Predictor().predict([JobSpec("x", declared_duration_s=-5.0)])
+        Predictor().predict([JobFeatures("x", declared_duration_s=-5.0)])
     with pytest.raises(DataFormatError, match="cannot read"):
         zeus_records(GPU / "absent")
 
@@ -103,4 +105,4 @@ def test_from_store_keeps_completed_runs_with_figures() -> None:
     )
     recs = from_store(store)  # type: ignore[arg-type]
     assert store.asked["status"] == "completed"
-    assert recs == [JobRecord("train", "python t.py --bs 32", 3, 1, 120.0, 80.0)]
+    assert recs == [HistoryRecord("train", "python t.py --bs 32", 3, 1, 120.0, 80.0)]

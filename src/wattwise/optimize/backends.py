@@ -1,6 +1,6 @@
 """Runnable forms of a model: eager PyTorch or an ONNX Runtime session.
 
-A backend runs one collated batch; :class:`Predictor` adds batching, length-sorting
+A backend runs one collated batch; :class:`BatchRunner` adds batching, length-sorting
 and post-processing, so every recipe is judged through the same ``predict(items)``.
 """
 
@@ -145,7 +145,7 @@ class OrtBackend:
 
 
 @dataclass
-class Predictor:
+class BatchRunner:
     """``predict(items) -> rows``: batches (length-sorted when a key is given) and runs."""
 
     backend: Backend

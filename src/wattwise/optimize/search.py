@@ -138,9 +138,9 @@ class InferenceSearch:
 
     # ---------------------------------------------------------------- quality
     def _predictor(self, backend: Any, batch_size: int | None = None) -> Any:
-        from wattwise.optimize.backends import Predictor
+        from wattwise.optimize.backends import BatchRunner
 
-        return Predictor(backend, self.w, batch_size or self.w.batch_size)
+        return BatchRunner(backend, self.w, batch_size or self.w.batch_size)
 
     def _evaluate(self, cand: Candidate) -> None:
         """Evaluate once; on an exception record it (traceback only the first time)."""
@@ -427,10 +427,10 @@ class InferenceSearch:
         cache: dict[str, list[tuple[str, float]]] = self.__dict__.setdefault("_sens_cache", {})
         if label in cache:
             return cache[label]
-        from wattwise.optimize.backends import Predictor, TorchBackend
+        from wattwise.optimize.backends import BatchRunner, TorchBackend
         from wattwise.optimize.quantize import quantizable_linears, torch_int8
 
-        ref = Predictor(TorchBackend(model, self.w.forward), self.w, self.w.batch_size)(
+        ref = BatchRunner(TorchBackend(model, self.w.forward), self.w, self.w.batch_size)(
             self.sens_inputs
         )
         names, _ = quantizable_linears(model)
@@ -439,7 +439,7 @@ class InferenceSearch:
             for layer in names:
                 step(layer)
                 q = torch_int8(model, per_channel=True, only=[layer])
-                out = Predictor(TorchBackend(q, self.w.forward), self.w, self.w.batch_size)(
+                out = BatchRunner(TorchBackend(q, self.w.forward), self.w, self.w.batch_size)(
                     self.sens_inputs
                 )
                 scores.append((layer, 1.0 - _mean_cosine(out, ref)))

@@ -18,7 +18,7 @@ import numpy as np
 
 from wattwise.errors import DataFormatError
 from wattwise.predict.model import Predictor
-from wattwise.predict.records import JobRecord, JobSpec, numeric_flags
+from wattwise.predict.records import HistoryRecord, JobFeatures, numeric_flags
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class PredictorReport:
         return asdict(self)
 
 
-def zeus_records(gpu_dir: str | Path) -> tuple[list[JobRecord], list[int]]:
+def zeus_records(gpu_dir: str | Path) -> tuple[list[HistoryRecord], list[int]]:
     """Records from the Zeus traces, and the seed (``run``) of each."""
     d = Path(gpu_dir)
     train_path = d / "summary_train.csv"
@@ -65,7 +65,7 @@ def zeus_records(gpu_dir: str | Path) -> tuple[list[JobRecord], list[int]]:
             continue
         key = (r["dataset"], r["network"], r["batch_size"], r["optimizer"])
         epochs.setdefault(key, []).append((int(r["run"]), float(r["target_epoch"] or "nan")))
-    records: list[JobRecord] = []
+    records: list[HistoryRecord] = []
     seeds: list[int] = []
     for gpu in ("a40", "v100", "rtx6000"):
         path = d / f"summary_power_{gpu}.csv"
@@ -81,7 +81,9 @@ def zeus_records(gpu_dir: str | Path) -> tuple[list[JobRecord], list[int]]:
                         f" --batch-size {r['batch_size']} --power-limit {r['power_limit']}"
                     )
                     records.append(
-                        JobRecord(f"{r['network']}-{gpu}", cmd, 8, 1, t, float(r["average_power"]))
+                        HistoryRecord(
+                            f"{r['network']}-{gpu}", cmd, 8, 1, t, float(r["average_power"])
+                        )
                     )
                     seeds.append(run)
     return records, seeds
@@ -93,13 +95,13 @@ def evaluate_on_zeus(gpu_dir: str | Path, coverage: float = 0.9) -> PredictorRep
     rng = np.random.default_rng(0)
     held = {configs[i] for i in rng.permutation(len(configs))[: max(len(configs) // 4, 1)]}
 
-    def is_test(r: JobRecord) -> bool:
+    def is_test(r: HistoryRecord) -> bool:
         return (r.name, numeric_flags(r.command)["batch-size"]) in held
 
     test = [r for r in records if is_test(r)]
     train = [r for r in records if not is_test(r)]
     model = Predictor(coverage=coverage).fit(train)
-    specs = [JobSpec(r.name, r.command, r.cpus, r.gpus) for r in test]
+    specs = [JobFeatures(r.name, r.command, r.cpus, r.gpus) for r in test]
     pred = model.predict(specs)
     y = np.array([r.duration_s for r in test])
     p = np.array([r.avg_power_w for r in test])

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wattwise.errors import ConfigError
-from wattwise.predict.records import JobRecord, JobSpec, numeric_flags
+from wattwise.predict.records import HistoryRecord, JobFeatures, numeric_flags
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -51,7 +51,7 @@ class Prediction:
 
 
 class Predictor:
-    """Fit on :class:`JobRecord` history, predict for a :class:`JobSpec`."""
+    """Fit on past runs (:class:`HistoryRecord`), predict for a job (:class:`JobFeatures`)."""
 
     def __init__(self, coverage: float = 0.9, seed: int = 0) -> None:
         if not 0.5 <= coverage < 1.0:
@@ -79,7 +79,7 @@ class Predictor:
                 x[i, 3 + j] = fl.get(f, np.nan)
         return x
 
-    def fit(self, records: Sequence[JobRecord]) -> Predictor:
+    def fit(self, records: Sequence[HistoryRecord]) -> Predictor:
         """Learn from ``records``; with fewer than ``MIN_HISTORY`` stays cold."""
         good = [r for r in records if r.duration_s > 0 and r.avg_power_w >= 0]
         if good:
@@ -137,7 +137,7 @@ class Predictor:
         self.fitted = True
         return self
 
-    def predict(self, specs: Sequence[JobSpec]) -> list[Prediction]:
+    def predict(self, specs: Sequence[JobFeatures]) -> list[Prediction]:
         """One prediction per spec (cold start where there is no fitted model or the
         user declared a runtime for a job name never seen)."""
         out: list[Prediction] = []
@@ -161,7 +161,7 @@ class Predictor:
                 out.append(self.cold(s))
         return out
 
-    def cold(self, spec: JobSpec) -> Prediction:
+    def cold(self, spec: JobFeatures) -> Prediction:
         """Estimate from the spec alone. Units: s, W."""
         if spec.declared_duration_s is not None:
             if spec.declared_duration_s <= 0:

@@ -13,7 +13,7 @@ _FLAG_VALUE = re.compile(r"^--?([A-Za-z][\w-]*)(?:=(.+))?$")
 
 
 @dataclass(frozen=True)
-class JobRecord:
+class HistoryRecord:
     """A finished run. Units: s, W. ``command`` is the command line as one string."""
 
     name: str
@@ -25,7 +25,7 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
-class JobSpec:
+class JobFeatures:
     """A job to predict. ``declared_duration_s``: the user's own estimate, if any."""
 
     name: str
@@ -54,18 +54,18 @@ def numeric_flags(command: str) -> dict[str, float]:
     return out
 
 
-def from_store(store: RunStore, limit: int = 100_000) -> list[JobRecord]:
+def from_store(store: RunStore, limit: int = 100_000) -> list[HistoryRecord]:
     """Completed runs of ``store`` with a duration and an average power, as records.
 
     GPU count comes from the run's ``meta["gpus"]`` when the engine recorded it.
     """
-    out: list[JobRecord] = []
+    out: list[HistoryRecord] = []
     for run in store.list_runs(limit=limit, status="completed"):
         if not run.duration_s or run.avg_power_w is None or run.duration_s <= 0:
             continue
         gpus = run.meta.get("gpus", 0) if isinstance(run.meta, dict) else 0
         out.append(
-            JobRecord(
+            HistoryRecord(
                 name=run.name,
                 command=" ".join(run.command or []),
                 cpus=max(round(run.cpus or 1), 1),
