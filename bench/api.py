@@ -58,7 +58,7 @@ def fill(home: Path, n_runs: int) -> str:
 
     from wattwise.engine.client import EngineClient
     from wattwise.store import RunStore
-    from wattwise.store.models import RunRow
+    from wattwise.store.tables import RunRow
 
     url = f"sqlite:///{home / 'bench.db'}"
     store = RunStore(url)

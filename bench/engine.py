@@ -75,7 +75,7 @@ def _tasks(client: EngineClient, first: int, last: int) -> list[Any]:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from wattwise.store.jobs import TaskRow
+    from wattwise.store.tables import TaskRow
 
     with Session(client.store.runs.engine) as session:
         rows = session.scalars(

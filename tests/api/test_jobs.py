@@ -107,7 +107,8 @@ def test_engine_jobs_carry_the_carbon_agnostic_baseline(
     from sqlalchemy import update
 
     from wattwise.grid import static_intensity
-    from wattwise.store.jobs import JobRow, JobStore
+    from wattwise.store.jobs import JobStore
+    from wattwise.store.tables import JobRow
 
     (wattwise_home / "config.toml").write_text('zone = "DE"\n')
     # `wattwise serve` builds its own EngineJobs; the app gives it the grid's baseline.
@@ -117,13 +118,40 @@ def test_engine_jobs_carry_the_carbon_agnostic_baseline(
     with TestClient(app, client=LOOPBACK) as c:
         job_id = int(c.post("/api/v1/jobs", json=JOB, headers=auth).json()["id"])
         jobs = JobStore(store_url)
-        jobs.finish_job(job_id, "succeeded", energy_j=3.6e6, co2e_g=100.0, estimated=False)
-        with jobs.runs.engine.begin() as conn:  # as the head does: started, ended
-            conn.execute(update(JobRow).where(JobRow.id == job_id).values(started_s=1e9))
-            conn.execute(update(JobRow).where(JobRow.id == job_id).values(ended_s=1e9 + 600))
+        with jobs.runs.engine.begin() as conn:  # as the head does: started, ended, measured
+            conn.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id)
+                .values(status="succeeded", started_s=1e9, ended_s=1e9 + 600)
+                .values(energy_j=3.6e6, co2e_g=100.0, estimated=False)
+            )
         job = c.get(f"/api/v1/jobs/{job_id}").json()
         de = static_intensity("DE").g_per_kwh
         assert job["status"] == "done" and job["duration_s"] == 600.0
         assert job["baseline_co2e_g"] == pytest.approx(de)  # 1 kWh at DE's annual mean
         summary = c.get("/api/v1/summary").json()
         assert summary["saved_co2e_g"] == pytest.approx(de - 100.0)
+
+
+def test_cancel_answers_409_for_a_finished_job_and_503_for_a_failing_store(
+    wattwise_home: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    monkeypatch.setenv("WATTWISE_LOCK_TIMEOUT_S", "0.2")
+    app = create_app(store_url, home=wattwise_home, token="t", monitor_power=False)
+    auth = {"Authorization": "Bearer t"}
+    with TestClient(app, client=LOOPBACK) as c:
+        done = c.post("/api/v1/jobs", json=JOB, headers=auth).json()["id"]
+        c.post(f"/api/v1/jobs/{done}/cancel", headers=auth)
+        assert c.post(f"/api/v1/jobs/{done}/cancel", headers=auth).status_code == 409
+        queued = c.post("/api/v1/jobs", json=JOB, headers=auth).json()["id"]
+        holder = sqlite3.connect(store_url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            r = c.post(f"/api/v1/jobs/{queued}/cancel", headers=auth)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert r.status_code == 503, r.text
+        assert "another process holds the write lock" in r.json()["detail"]

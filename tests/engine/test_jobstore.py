@@ -7,7 +7,14 @@ import pytest
 
 from wattwise.engine.spec import parse_spec
 from wattwise.errors import StoreError
-from wattwise.store.jobs import JobNotFoundError, JobStore, NewTask, TaskOutcome
+from wattwise.store.jobs import (
+    JobCompletion,
+    JobConflictError,
+    JobNotFoundError,
+    JobStore,
+    NewTask,
+    TaskOutcome,
+)
 
 
 def _store(tmp_path: Path) -> JobStore:
@@ -29,9 +36,9 @@ def test_lifecycle_and_cancel(tmp_path: Path) -> None:
     started = store.start_tasks([NewTask(a, 0, 1, "n1", "node-1")], head_id="h1")
     assert list(started) == [a] and store.get_job(a).status == "running"
     store.finish_tasks([TaskOutcome(started[a][0], "succeeded", exit_code=0, energy_j=5.0)])
-    store.finish_job(a, "succeeded", energy_j=5.0)
+    store.complete_jobs([JobCompletion(a, "succeeded")])
     assert store.get_job(a).status == "succeeded" and store.get_job(a).tasks_done == 1
-    with pytest.raises(StoreError, match="is already succeeded"):
+    with pytest.raises(JobConflictError, match="is already succeeded"):
         store.request_cancel(a)
     assert store.request_cancel(b).status == "cancelled"
     # The head can no longer start a job a client cancelled.

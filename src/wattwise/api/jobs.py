@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wattwise.api.models import JobOut, JobSubmit
+from wattwise.store.status import TERMINAL, JobStatus
 from wattwise.units import co2e_grams
 
 
@@ -47,7 +48,7 @@ class JobBackend(Protocol):
         ...
 
 
-_FINAL = {"done", "failed", "cancelled"}
+_FINAL = {s.public for s in TERMINAL}
 
 
 @dataclass
@@ -126,15 +127,12 @@ class JobBoard:
         return out
 
 
-_FROM_ENGINE = {"succeeded": "done"}
-_TO_ENGINE = {"done": "succeeded"}
-
-
 class EngineJobs:
     """Jobs through the engine's client, which talks to the store alone.
 
     Submitting works with no head running: the job waits ``queued`` in the store until
-    ``wattwise serve`` picks it up. Engine status ``succeeded`` is shown as ``done``.
+    ``wattwise serve`` picks it up. Statuses go by their public name
+    (:attr:`JobStatus.public`: ``succeeded`` is shown as ``done``).
     """
 
     def __init__(
@@ -151,7 +149,7 @@ class EngineJobs:
 
     def _baseline(self, rec: Any) -> float | None:
         """What the job would have emitted had it started on arrival. Units: gCO₂e."""
-        if self.mean_intensity is None or rec.status != "succeeded" or not rec.energy_j:
+        if self.mean_intensity is None or rec.status != JobStatus.SUCCEEDED or not rec.energy_j:
             return None
         if not (rec.started_s and rec.ended_s):
             return None
@@ -179,7 +177,7 @@ class EngineJobs:
             name=rec.name,
             kind=str(spec.get("kind", "other")),
             command=[str(c) for c in command],
-            status=_FROM_ENGINE.get(rec.status, rec.status),
+            status=JobStatus(rec.status).public,
             cpus=float(spec.get("cpus") or 1.0),
             node=(names or {}).get(rec.planned_nodes[0], rec.planned_nodes[0])
             if rec.planned_nodes
@@ -206,7 +204,7 @@ class EngineJobs:
         return int(job_id)
 
     def list_jobs(self, limit: int, offset: int, status: str | None) -> tuple[list[JobOut], int]:
-        wanted = _TO_ENGINE.get(status, status) if status else None
+        wanted = JobStatus.from_public(status) if status else None
         rows = self.client.list_jobs(wanted, limit=limit, offset=offset)
         names = self._node_names() if rows else {}
         return [self._out(r, names) for r in rows], self.client.store.count_jobs(wanted)
@@ -232,24 +230,22 @@ class EngineJobs:
         return self.get_job(str(job_id))
 
     def cancel(self, job_id: str) -> JobOut:
-        from wattwise.errors import StoreError
-        from wattwise.store.jobs import JobNotFoundError
+        """A finished job is a :class:`JobConflict`; a failing store raises ``StoreError``."""
+        from wattwise.store.jobs import JobConflictError, JobNotFoundError
 
         try:
             return self._out(self.client.cancel(self._id(job_id)))
         except JobNotFoundError:
             raise JobNotFound(job_id) from None
-        except StoreError as err:
+        except JobConflictError as err:
             raise JobConflict(str(err)) from None
 
     def counts(self) -> dict[str, int]:
-        from wattwise.store.jobs import JOB_STATUSES as ENGINE_STATUSES
-
         out = {}
-        for status in ENGINE_STATUSES:
+        for status in JobStatus:
             n = self.client.store.count_jobs(status)
             if n:
-                out[_FROM_ENGINE.get(status, status)] = n
+                out[status.public] = n
         return out
 
     def nodes(self) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from wattwise.api.models import JOB_STATUSES
 from wattwise.api.state import AppState
-from wattwise.store.models import RunRow
+from wattwise.store.tables import RunRow
 
 
 class _Collector(Collector):

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from wattwise.store.status import PUBLIC_JOB_STATUSES, JobStatus
 
 T = TypeVar("T")
 
-JobStatus = Literal["queued", "waiting", "running", "done", "failed", "cancelled"]
-JOB_STATUSES: tuple[str, ...] = ("queued", "waiting", "running", "done", "failed", "cancelled")
+#: The job states the API speaks of: the store's :class:`JobStatus` by its public name.
+JOB_STATUSES: tuple[str, ...] = PUBLIC_JOB_STATUSES
+
+
+def _public_status(name: str) -> str:
+    JobStatus.from_public(name)  # ValueError (a 422 / validation error) if unknown
+    return name
+
+
+PublicJobStatus = Annotated[
+    str, AfterValidator(_public_status), Field(json_schema_extra={"enum": list(JOB_STATUSES)})
+]
 
 
 class Page(BaseModel, Generic[T]):
@@ -93,7 +105,7 @@ class JobOut(BaseModel):
     name: str
     kind: str
     command: list[str]
-    status: JobStatus
+    status: PublicJobStatus
     cpus: float
     node: str | None = None
     submitted_s: float

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from wattwise.errors import ConfigError, EngineError
+from wattwise.store.status import JobStatus
 
 DEFAULT_PORT = 8787
 
@@ -268,7 +269,7 @@ def submit_command(
 def jobs_command(
     status: Annotated[
         str | None,
-        typer.Option("--status", help="queued|waiting|running|succeeded|failed|cancelled"),
+        typer.Option("--status", help="|".join(JobStatus)),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="how many jobs")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout")] = False,

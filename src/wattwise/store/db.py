@@ -14,17 +14,12 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from wattwise.errors import StoreError
-
-# How long a writer waits for another's lock before giving up. Units: ms.
-BUSY_TIMEOUT_MS = 30_000
-
-
-class Base(DeclarativeBase):
-    """Declarative base for every table (runs here; jobs in the engine's tables)."""
+from wattwise.store.errors import classify, lock_timeout_s
+from wattwise.store.tables import Base
 
 
 def default_url(home: Path) -> str:
@@ -33,7 +28,8 @@ def default_url(home: Path) -> str:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # How long a writer waits for another's lock before giving up.
+    cur.execute(f"PRAGMA busy_timeout={int(lock_timeout_s() * 1000)}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -54,10 +50,6 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    # Every table module registers with Base on import; import them before create_all.
-    import wattwise.store.jobs  # noqa: F401
-    from wattwise.store import models  # noqa: F401
-
     _create_tables(engine, url)
     return engine
 
@@ -74,10 +66,7 @@ def _create_tables(engine: Engine, url: str) -> None:
             if "already exists" in str(err) and attempt < 2:
                 time.sleep(0.05 * (attempt + 1))
                 continue
-            raise StoreError(
-                f"cannot open store {url}: {_first_line(err)}",
-                hint="check the path is writable or set WATTWISE_HOME",
-            ) from None
+            raise classify(_first_line(err), url) from None
 
 
 @contextmanager
@@ -86,11 +75,8 @@ def transaction(engine: Engine, url: str, what: str = "store") -> Iterator[Sessi
     try:
         with Session(engine, expire_on_commit=False) as session, session.begin():
             yield session
-    except OperationalError as err:
-        raise StoreError(
-            f"{what} {url} is not writable: {_first_line(err)}",
-            hint="check permissions of WATTWISE_HOME or the disk space",
-        ) from None
+    except DBAPIError as err:  # the driver's own error: locked, corrupt, read-only, full
+        raise classify(_first_line(err), url, what) from None
     except SQLAlchemyError as err:
         raise StoreError(f"{what} error: {err.__class__.__name__}: {err}") from None
 

@@ -19,104 +19,30 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    bindparam,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
 
-from wattwise.errors import StoreError
+from wattwise.errors import StoreError, WattwiseError
 from wattwise.meter.types import Measurement
-from wattwise.store.db import Base, transaction
-from wattwise.store.models import DeviceRow, RunRow, SampleRow
+from wattwise.store.db import transaction
+from wattwise.store.runs import RunStore
+from wattwise.store.status import PENDING, TERMINAL, JobStatus, RunStatus, TaskStatus
+from wattwise.store.tables import DeviceRow, JobRow, NodeRow, RunRow, SampleRow, TaskRow
 
-JOB_STATUSES = ("queued", "waiting", "running", "succeeded", "failed", "cancelled")
-TERMINAL = ("succeeded", "failed", "cancelled")
-TASK_STATUSES = ("running", "succeeded", "failed", "lost", "cancelled")
-
-
-class JobRow(Base):
-    __tablename__ = "jobs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(200))
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
-    submitted_s: Mapped[float] = mapped_column(Float)
-    deadline_s: Mapped[float | None] = mapped_column(Float, nullable=True)
-    latest_start_s: Mapped[float] = mapped_column(Float)
-    planned_start_s: Mapped[float | None] = mapped_column(Float, nullable=True)
-    planned_nodes: Mapped[list[str]] = mapped_column(JSON, default=list)
-    started_s: Mapped[float | None] = mapped_column(Float, nullable=True)
-    ended_s: Mapped[float | None] = mapped_column(Float, nullable=True)
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    tasks_total: Mapped[int] = mapped_column(Integer, default=1)
-    tasks_done: Mapped[int] = mapped_column(Integer, default=0)
-    energy_j: Mapped[float | None] = mapped_column(Float, nullable=True)
-    co2e_g: Mapped[float | None] = mapped_column(Float, nullable=True)
-    estimated: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    excluded_nodes: Mapped[list[str]] = mapped_column(JSON, default=list)
-
-    __table_args__ = (
-        Index("ix_jobs_status", "status"),
-        Index("ix_jobs_cancel", "cancel_requested"),
-    )
-
-
-class TaskRow(Base):
-    """One attempt of one task (a job's only task, or one of its shards) on one node."""
-
-    __tablename__ = "job_tasks"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    shard: Mapped[int] = mapped_column(Integer, default=0)
-    attempt: Mapped[int] = mapped_column(Integer, default=1)
-    node_id: Mapped[str] = mapped_column(String(80))
-    node_name: Mapped[str] = mapped_column(String(200), default="")
-    head_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default="running")
-    dispatched_s: Mapped[float] = mapped_column(Float)
-    started_s: Mapped[float | None] = mapped_column(Float, nullable=True)
-    ended_s: Mapped[float | None] = mapped_column(Float, nullable=True)
-    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    energy_j: Mapped[float | None] = mapped_column(Float, nullable=True)
-    co2e_g: Mapped[float | None] = mapped_column(Float, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-    __table_args__ = (Index("ix_job_tasks_status", "status"),)
-
-
-class NodeRow(Base):
-    """A Ray node the head has seen, with its wattwise labels."""
-
-    __tablename__ = "engine_nodes"
-
-    node_id: Mapped[str] = mapped_column(String(80), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    node_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    zone: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    cpus: Mapped[float] = mapped_column(Float)
-    gpus: Mapped[float] = mapped_column(Float)
-    alive: Mapped[bool] = mapped_column(Boolean)
-    last_seen_s: Mapped[float] = mapped_column(Float)
+__all__ = [
+    "TERMINAL",
+    "JobCompletion",
+    "JobConflictError",
+    "JobNotFoundError",
+    "JobRecord",
+    "JobStatus",
+    "JobStore",
+    "NewTask",
+    "NodeRecord",
+    "TaskOutcome",
+    "TaskRecord",
+    "TaskStatus",
+]
 
 
 @dataclass(frozen=True)
@@ -125,7 +51,7 @@ class JobRecord:
 
     id: int
     name: str
-    status: str
+    status: JobStatus
     spec: dict[str, Any]
     submitted_s: float
     deadline_s: float | None
@@ -161,7 +87,7 @@ class TaskRecord:
     node_id: str
     node_name: str
     head_id: str
-    status: str
+    status: TaskStatus
     dispatched_s: float
     started_s: float | None
     ended_s: float | None
@@ -203,7 +129,7 @@ class TaskOutcome:
     """How a task attempt ended. Units: s (epoch), J, gCO₂e."""
 
     task_id: int
-    status: str
+    status: str  # a TaskStatus value
     started_s: float | None = None
     ended_s: float | None = None
     exit_code: int | None = None
@@ -222,7 +148,7 @@ class JobCompletion:
     """
 
     job_id: int
-    status: str
+    status: str  # a final JobStatus value (one of TERMINAL)
     measurement: Measurement | None = None
     command: list[str] | None = None
     host: str = ""
@@ -240,7 +166,7 @@ def _run_values(c: JobCompletion, name: str) -> dict[str, Any]:
         "name": name,
         "kind": "job",
         "command": c.command,
-        "status": "completed" if c.status == "succeeded" else "failed",
+        "status": RunStatus.COMPLETED if c.status == JobStatus.SUCCEEDED else RunStatus.FAILED,
         "exit_code": c.exit_code,
         "host": c.host,
         "pid": 0,
@@ -262,11 +188,28 @@ class JobNotFoundError(StoreError):
     """No job has this id."""
 
 
+class JobConflictError(WattwiseError):
+    """The job's state forbids the request (cancelling a finished job).
+
+    Not a :class:`StoreError`: the store worked, the request was wrong, so the API
+    answers 409 for this and 503 for a store that failed.
+    """
+
+
+def _job_status(name: str) -> JobStatus:
+    try:
+        return JobStatus(name)
+    except ValueError:
+        raise StoreError(
+            f"unknown job status {name!r}", hint=f"one of {', '.join(JobStatus)}"
+        ) from None
+
+
 def _job(row: JobRow) -> JobRecord:
     return JobRecord(
         id=row.id,
         name=row.name,
-        status=row.status,
+        status=JobStatus(row.status),
         spec=dict(row.spec),
         submitted_s=row.submitted_s,
         deadline_s=row.deadline_s,
@@ -298,7 +241,7 @@ def _task(row: TaskRow) -> TaskRecord:
         node_id=row.node_id,
         node_name=row.node_name,
         head_id=row.head_id,
-        status=row.status,
+        status=TaskStatus(row.status),
         dispatched_s=row.dispatched_s,
         started_s=row.started_s,
         ended_s=row.ended_s,
@@ -314,8 +257,6 @@ class JobStore:
     """Jobs, task attempts and nodes in the wattwise database (same one as the runs)."""
 
     def __init__(self, url: str | None = None) -> None:
-        from wattwise.store.runs import RunStore
-
         # RunStore resolves the URL (env, config, default) and creates all tables.
         self.runs = RunStore(url)
         self.url = self.runs.url
@@ -336,7 +277,7 @@ class JobStore:
             JobRow(
                 name=str(spec.get("name", "job")),
                 spec=spec,
-                status="queued",
+                status=JobStatus.QUEUED,
                 submitted_s=submitted_s,
                 deadline_s=spec.get("deadline_s"),
                 latest_start_s=latest_start_s,
@@ -369,10 +310,7 @@ class JobStore:
         query = select(JobRow)
         if status is not None:
             wanted = [status] if isinstance(status, str) else list(status)
-            bad = [s for s in wanted if s not in JOB_STATUSES]
-            if bad:
-                raise StoreError(f"unknown job status {bad[0]!r}; one of {', '.join(JOB_STATUSES)}")
-            query = query.where(JobRow.status.in_(wanted))
+            query = query.where(JobRow.status.in_([_job_status(s) for s in wanted]))
         query = query.order_by(JobRow.id.desc() if newest_first else JobRow.id)
         if limit is not None:
             query = query.limit(limit)
@@ -382,7 +320,7 @@ class JobStore:
     def count_jobs(self, status: str | None = None) -> int:
         query = select(func.count(JobRow.id))
         if status is not None:
-            query = query.where(JobRow.status == status)
+            query = query.where(JobRow.status == _job_status(status))
         with self._session() as session:
             return int(session.scalar(query) or 0)
 
@@ -401,9 +339,9 @@ class JobStore:
             if row is None:
                 raise JobNotFoundError(f"no job {job_id}", hint="`wattwise jobs` lists jobs")
             if row.status in TERMINAL:
-                raise StoreError(f"job {job_id} is already {row.status}; nothing to cancel")
-            if row.status in ("queued", "waiting"):
-                row.status = "cancelled"
+                raise JobConflictError(f"job {job_id} is already {row.status}; nothing to cancel")
+            if row.status in PENDING:
+                row.status = JobStatus.CANCELLED
                 row.ended_s = now
                 row.error = "cancelled before it started"
             row.cancel_requested = True
@@ -412,14 +350,16 @@ class JobStore:
 
     # -- the head ----------------------------------------------------------------
 
-    def pending(self, statuses: Sequence[str] = ("queued", "waiting")) -> list[JobRecord]:
+    def pending(self, statuses: Sequence[str] = PENDING) -> list[JobRecord]:
         """Jobs not yet dispatched, oldest first."""
         return self.list_jobs(status=list(statuses), limit=None, newest_first=False)
 
     def pending_after(self, job_id: int) -> list[JobRecord]:
         """Queued jobs with an id above ``job_id`` (new since the head last looked)."""
         query = (
-            select(JobRow).where(JobRow.status == "queued", JobRow.id > job_id).order_by(JobRow.id)
+            select(JobRow)
+            .where(JobRow.status == JobStatus.QUEUED, JobRow.id > job_id)
+            .order_by(JobRow.id)
         )
         with self._session() as session:
             return [_job(r) for r in session.scalars(query).all()]
@@ -432,8 +372,8 @@ class JobStore:
             for job_id, start_s, nodes in plans:
                 session.execute(
                     update(JobRow)
-                    .where(JobRow.id == job_id, JobRow.status.in_(("queued", "waiting")))
-                    .values(status="waiting", planned_start_s=start_s, planned_nodes=nodes)
+                    .where(JobRow.id == job_id, JobRow.status.in_(PENDING))
+                    .values(status=JobStatus.WAITING, planned_start_s=start_s, planned_nodes=nodes)
                 )
 
     def start_tasks(self, tasks: Sequence[NewTask], head_id: str) -> dict[int, list[int]]:
@@ -452,7 +392,7 @@ class JobStore:
                 select(JobRow.id, JobRow.attempts, JobRow.started_s).where(
                     JobRow.id.in_(list(by_job)),
                     JobRow.cancel_requested.is_(False),
-                    JobRow.status.in_(("queued", "waiting", "running")),
+                    JobRow.status.in_((*PENDING, JobStatus.RUNNING)),
                 )
             ).all()
             if not rows:
@@ -462,7 +402,7 @@ class JobStore:
                 [
                     {
                         "id": job_id,
-                        "status": "running",
+                        "status": JobStatus.RUNNING,
                         "attempts": max(attempts, *(t.attempt for t in by_job[job_id])),
                         "started_s": started_s if started_s is not None else now,
                     }
@@ -480,7 +420,7 @@ class JobStore:
                         "node_id": t.node_id,
                         "node_name": t.node_name,
                         "head_id": head_id,
-                        "status": "running",
+                        "status": TaskStatus.RUNNING,
                         "dispatched_s": now,
                         "detail": {},
                     }
@@ -496,9 +436,9 @@ class JobStore:
         """Record how task attempts ended (bulk statements, one transaction)."""
         if not outcomes:
             return
-        bad = [o.status for o in outcomes if o.status not in TASK_STATUSES]
+        bad = [o.status for o in outcomes if o.status not in set(TaskStatus)]
         if bad:
-            raise StoreError(f"unknown task status {bad[0]!r}")
+            raise StoreError(f"unknown task status {bad[0]!r}; one of {', '.join(TaskStatus)}")
         now = time.time()
         with self._session() as session:
             job_of = dict(
@@ -530,7 +470,7 @@ class JobStore:
             )
             done: dict[int, int] = {}
             for o in known:
-                if o.status == "succeeded":
+                if o.status == TaskStatus.SUCCEEDED:
                     done[job_of[o.task_id]] = done.get(job_of[o.task_id], 0) + 1
             if done:
                 table = cast(Table, JobRow.__table__)
@@ -548,44 +488,14 @@ class JobStore:
             if row is None or row.status in TERMINAL:
                 return False
             if row.cancel_requested:
-                row.status, row.ended_s, row.error = "cancelled", time.time(), "cancelled"
+                row.status, row.ended_s, row.error = JobStatus.CANCELLED, time.time(), "cancelled"
                 return False
-            row.status = "queued"
+            row.status = JobStatus.QUEUED
             row.planned_start_s = None
             row.error = error
             if exclude_node and exclude_node not in (row.excluded_nodes or []):
                 row.excluded_nodes = [*(row.excluded_nodes or []), exclude_node]
             return True
-
-    def finish_job(
-        self,
-        job_id: int,
-        status: str,
-        *,
-        energy_j: float | None = None,
-        co2e_g: float | None = None,
-        estimated: bool | None = None,
-        run_id: int | None = None,
-        exit_code: int | None = None,
-        error: str | None = None,
-    ) -> None:
-        if status not in TERMINAL:
-            raise StoreError(f"finish_job needs a final status, got {status!r}")
-        with self._session() as session:
-            session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status.notin_(TERMINAL))
-                .values(
-                    status=status,
-                    ended_s=time.time(),
-                    energy_j=energy_j,
-                    co2e_g=co2e_g,
-                    estimated=estimated,
-                    run_id=run_id,
-                    exit_code=exit_code,
-                    error=error,
-                )
-            )
 
     def complete_jobs(self, completions: Sequence[JobCompletion]) -> dict[int, int | None]:
         """Close jobs and store each one's energy as a run (bulk, one transaction).
@@ -674,17 +584,10 @@ class JobStore:
             return list(
                 session.scalars(
                     select(JobRow.id).where(
-                        JobRow.cancel_requested.is_(True), JobRow.status == "running"
+                        JobRow.cancel_requested.is_(True), JobRow.status == JobStatus.RUNNING
                     )
                 ).all()
             )
-
-    def running_tasks(self, job_id: int | None = None) -> list[TaskRecord]:
-        query = select(TaskRow).where(TaskRow.status == "running")
-        if job_id is not None:
-            query = query.where(TaskRow.job_id == job_id)
-        with self._session() as session:
-            return [_task(r) for r in session.scalars(query).all()]
 
     def recover(self, head_id: str) -> int:
         """After a head restart: tasks another head dispatched are lost; requeue their jobs.
@@ -694,24 +597,28 @@ class JobStore:
         now = time.time()
         with self._session() as session:
             lost = session.scalars(
-                select(TaskRow).where(TaskRow.status == "running", TaskRow.head_id != head_id)
+                select(TaskRow).where(
+                    TaskRow.status == TaskStatus.RUNNING, TaskRow.head_id != head_id
+                )
             ).all()
             job_ids = {t.job_id for t in lost}
             for t in lost:
-                t.status, t.ended_s, t.error = "lost", now, "head restarted"
+                t.status, t.ended_s, t.error = TaskStatus.LOST, now, "head restarted"
             count = 0
             for job_id in job_ids:
                 job = session.get(JobRow, job_id)
                 if job is None or job.status in TERMINAL:
                     continue
                 if job.cancel_requested:
-                    job.status, job.ended_s, job.error = "cancelled", now, "cancelled"
+                    job.status, job.ended_s, job.error = JobStatus.CANCELLED, now, "cancelled"
                     continue
-                job.status, job.planned_start_s = "queued", None
+                job.status, job.planned_start_s = JobStatus.QUEUED, None
                 job.error = "head restarted; requeued"
                 count += 1
             session.execute(
-                update(JobRow).where(JobRow.status == "waiting").values(status="queued")
+                update(JobRow)
+                .where(JobRow.status == JobStatus.WAITING)
+                .values(status=JobStatus.QUEUED)
             )
             return count
 
@@ -731,8 +638,3 @@ class JobStore:
                 )
                 for r in rows
             ]
-
-
-def list_jobs(url: str | None = None, limit: int | None = 50) -> list[JobRecord]:
-    """Newest jobs in the store at ``url`` (for readers that hold no :class:`JobStore`)."""
-    return JobStore(url).list_jobs(limit=limit)

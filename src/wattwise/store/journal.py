@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from wattwise.errors import StoreError
 from wattwise.meter.types import Measurement
+from wattwise.store.errors import classify, lock_timeout_s
 
 _TABLES = ("runs", "run_devices", "run_samples")
 
@@ -44,8 +44,9 @@ class SqliteRunJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-            self._conn.execute("PRAGMA busy_timeout=30000")
+            timeout_s = lock_timeout_s()
+            self._conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+            self._conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
@@ -54,7 +55,7 @@ class SqliteRunJournal:
                 for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
         except sqlite3.Error as err:
-            raise StoreError(f"store {path} cannot be opened: {err}") from None
+            raise classify(str(err), str(path)) from None
         if not set(_TABLES) <= present:
             raise LookupError("schema not created yet")
 
@@ -69,10 +70,7 @@ class SqliteRunJournal:
         except sqlite3.Error as err:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            raise StoreError(
-                f"store {self.path} is not writable: {err}",
-                hint="check permissions of WATTWISE_HOME or the disk space",
-            ) from None
+            raise classify(str(err), str(self.path)) from None
 
     def start_run(self, name: str, command: Sequence[str] | None = None) -> int:
         run_id = self._write(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from wattwise.errors import StoreError
 from wattwise.meter.types import Measurement
 from wattwise.store.db import make_engine, transaction
-from wattwise.store.models import DeviceRow, RunRow, SampleRow, WindowRow
+from wattwise.store.tables import DeviceRow, RunRow, SampleRow, WindowRow
 
 
 @dataclass(frozen=True)

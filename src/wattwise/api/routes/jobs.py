@@ -1,4 +1,8 @@
-"""Jobs: submit, list (paginated), get, cancel. Backed by the engine or the store."""
+"""Jobs: submit, list (paginated), get, cancel. Backed by the engine or the store.
+
+A store that fails (disk, lock, corrupt file) answers 503 with the store's one-line
+message; 409 is kept for a request the job's state forbids.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,18 @@ from starlette.concurrency import run_in_threadpool
 from wattwise.api.jobs import InvalidJob, JobConflict, JobNotFound
 from wattwise.api.models import JOB_STATUSES, JobOut, JobSubmit, Page
 from wattwise.api.state import AppState, get_state
+from wattwise.errors import StoreError
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+router = APIRouter(
+    prefix="/api/v1/jobs",
+    tags=["jobs"],
+    responses={503: {"description": "the store failed (its message says why)"}},
+)
+
+
+def _unavailable(err: StoreError) -> HTTPException:
+    return HTTPException(status_code=503, detail=str(err))
+
 
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 
@@ -23,7 +37,10 @@ async def list_jobs(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     status: Annotated[str | None, Query(pattern="^(" + "|".join(JOB_STATUSES) + ")$")] = None,
 ) -> Page[JobOut]:
-    items, total = await run_in_threadpool(state.jobs.list_jobs, limit, offset, status)
+    try:
+        items, total = await run_in_threadpool(state.jobs.list_jobs, limit, offset, status)
+    except StoreError as err:
+        raise _unavailable(err) from err
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -39,6 +56,8 @@ async def submit_job(state: Annotated[AppState, Depends(get_state)], spec: JobSu
         return await run_in_threadpool(state.jobs.submit, spec)
     except InvalidJob as err:
         raise HTTPException(status_code=422, detail=str(err)) from err
+    except StoreError as err:
+        raise _unavailable(err) from err
 
 
 @router.get(
@@ -52,6 +71,8 @@ async def get_job(state: Annotated[AppState, Depends(get_state)], job_id: JobId)
         return await run_in_threadpool(state.jobs.get_job, job_id)
     except JobNotFound as err:
         raise HTTPException(status_code=404, detail=f"no job {job_id}") from err
+    except StoreError as err:
+        raise _unavailable(err) from err
 
 
 @router.post(
@@ -70,3 +91,5 @@ async def cancel_job(state: Annotated[AppState, Depends(get_state)], job_id: Job
         raise HTTPException(status_code=404, detail=f"no job {job_id}") from err
     except JobConflict as err:
         raise HTTPException(status_code=409, detail=str(err)) from err
+    except StoreError as err:
+        raise _unavailable(err) from err
