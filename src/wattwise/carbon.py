@@ -1,30 +1,77 @@
-"""gCO₂e of a measurement: the meter's energy timeline times the grid's intensity.
+"""gCO₂e of an energy timeline: the meter's energy times the grid's intensity.
 
-Each sampling interval's energy is multiplied by the intensity in force at that
-interval's midpoint, so a run that spans several hours of a trace uses each hour's
-intensity, not one average.
+The one home of this sum, used by ``wattwise measure`` / ``wattwise.measure()``
+(:func:`with_carbon`) and by the engine for every job (``engine.carbon``).
+
+Each power sample is the energy of one interval ending at its instant (``t_s``;
+the interval's length is ``energy_j / power_w``). That energy is taken as spread
+evenly over its interval and multiplied by the intensity's mean over the same
+interval, which is exact for a step intensity at any sampling rate, however the
+samples and the intensity steps are aligned. Energy the timeline does not place (a
+run with no samples, rounding between the samples and the device totals) is spread
+evenly over the whole run. Units: J in, gCO₂e out; gCO₂e/kWh; UTC epoch s.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from wattwise.meter.types import Measurement
-from wattwise.units import JOULES_PER_KWH, TimeSeries
-from wattwise.units import co2e_grams as constant_co2e_grams
+from wattwise.meter.types import Measurement, PowerSample
+from wattwise.units import JOULES_PER_KWH, TimeSeries, co2e_grams
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from wattwise.grid import IntensityProvider
 
+#: The shortest period asked of a provider, so an instant run still gets an intensity. Units: s.
+MIN_PERIOD_S = 1.0
 
-def _intensity_at(series: TimeSeries, t_s: np.ndarray) -> np.ndarray:
+
+class EnergyTimeline(Protocol):
+    """What carbon accounting reads: a run's span, its total energy and its samples
+    (a :class:`~wattwise.meter.types.Measurement` or an engine job's energy)."""
+
+    @property
+    def start_s(self) -> float: ...
+    @property
+    def end_s(self) -> float: ...
+    @property
+    def energy_j(self) -> float: ...
+    @property
+    def timeline(self) -> Sequence[PowerSample]: ...
+
+
+@dataclass(frozen=True)
+class Carbon:
+    """A run's carbon and where its intensity came from. Units: gCO₂e."""
+
+    co2e_g: float
+    intensity_source: str
+
+
+def timeline_co2e_g(energy: EnergyTimeline, series: TimeSeries) -> float:
+    """Carbon of ``energy`` under intensity ``series`` (gCO₂e/kWh). Units: gCO₂e."""
+    total_j = energy.energy_j
+    if total_j <= 0 and not energy.timeline:
+        return 0.0
     import numpy as np
 
-    idx = np.searchsorted(series.times_s, t_s, side="right") - 1
-    return series.values[np.clip(idx, 0, len(series) - 1)]
+    samples = [s for s in energy.timeline if s.energy_j > 0 and s.power_w > 0]
+    grams = 0.0
+    placed_j = 0.0
+    if samples:
+        ends = np.array([s.t_s for s in samples], dtype=np.float64)
+        joules = np.array([s.energy_j for s in samples], dtype=np.float64)
+        lengths = joules / np.array([s.power_w for s in samples], dtype=np.float64)
+        mean_g_per_kwh = series.mean(ends - lengths, ends)
+        grams = float(np.sum(joules * mean_g_per_kwh)) / JOULES_PER_KWH
+        placed_j = float(joules.sum())
+    rest_j = total_j - placed_j
+    if rest_j != 0.0:
+        grams += co2e_grams(rest_j, series.mean(energy.start_s, energy.end_s))
+    return grams
 
 
 def _constant_intensity(provider: IntensityProvider) -> float | None:
@@ -38,37 +85,29 @@ def _constant_intensity(provider: IntensityProvider) -> float | None:
     return None
 
 
-def co2e_grams(measurement: Measurement, series: TimeSeries) -> float:
-    """Carbon of ``measurement`` under intensity ``series`` (gCO₂e/kWh). Units: gCO₂e."""
-    import numpy as np
+def provider_co2e(energy: EnergyTimeline, provider: IntensityProvider) -> Carbon:
+    """Carbon of ``energy`` with the intensity ``provider`` gives over its span.
 
-    if measurement.energy_j <= 0:
-        return 0.0
-    timeline = measurement.timeline
-    if timeline:
-        ends = np.array([s.t_s for s in timeline])
-        energy = np.array([s.energy_j for s in timeline])
-        starts = np.concatenate(([measurement.start_s], ends[:-1]))
-        mids = 0.5 * (starts + ends)
-        # The timeline sums the same counters as the total; rescale any rounding gap.
-        total = float(energy.sum())
-        if total > 0:
-            energy = energy * (measurement.energy_j / total)
-        else:
-            energy = np.full(len(energy), measurement.energy_j / len(energy))
+    Raises what the provider raises (e.g. ``CoverageError``) when it cannot cover it.
+    """
+    constant = _constant_intensity(provider)
+    if constant is not None:
+        # Same answer as integrating a flat series, without loading NumPy.
+        grams = co2e_grams(energy.energy_j, constant)
     else:
-        mids = np.array([0.5 * (measurement.start_s + measurement.end_s)])
-        energy = np.array([measurement.energy_j])
-    return float(np.sum(energy / JOULES_PER_KWH * _intensity_at(series, mids)))
+        first = min([energy.start_s, *(s.t_s - _length_s(s) for s in energy.timeline)])
+        end = max(energy.end_s, first + MIN_PERIOD_S)
+        grams = timeline_co2e_g(energy, provider.series(first, end))
+    return Carbon(grams, provider.describe())
+
+
+def _length_s(sample: PowerSample) -> float:
+    return sample.energy_j / sample.power_w if sample.power_w > 0 else 0.0
 
 
 def with_carbon(measurement: Measurement, provider: IntensityProvider) -> Measurement:
     """A copy of ``measurement`` with ``co2e_g`` and ``intensity_source`` filled in."""
-    constant = _constant_intensity(provider)
-    if constant is not None:
-        # Same answer as integrating a flat series, without loading NumPy.
-        grams = constant_co2e_grams(measurement.energy_j, constant)
-    else:
-        end = max(measurement.end_s, measurement.start_s + 1e-3)
-        grams = co2e_grams(measurement, provider.series(measurement.start_s, end))
-    return dataclasses.replace(measurement, co2e_g=grams, intensity_source=provider.describe())
+    carbon = provider_co2e(measurement, provider)
+    return dataclasses.replace(
+        measurement, co2e_g=carbon.co2e_g, intensity_source=carbon.intensity_source
+    )

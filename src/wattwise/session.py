@@ -44,13 +44,10 @@ def carbon_provider(
     carbon_file: str | Path | None = None,
     fixed_g_per_kwh: float | None = None,
 ) -> Any:
-    """Intensity provider from arguments, else the config file, else the world average."""
-    from wattwise.config import load_config
+    """Intensity provider from arguments, else the config file, else the world average
+    (:func:`wattwise.grid.resolve_provider`)."""
     from wattwise.grid import resolve_provider
 
-    if zone is None and carbon_file is None and fixed_g_per_kwh is None:
-        cfg = load_config()
-        zone, carbon_file = cfg.zone, cfg.carbon_file
     # replay=True: a historical trace (e.g. a 2023 year) stands for the same time of
     # year today; the provider's label says it was replayed.
     return resolve_provider(

@@ -3,7 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wattwise.engine.policy import AsapPolicy, CarbonAwarePolicy, NodeView, PendingJob
+from wattwise.engine.policy import (
+    AsapPolicy,
+    CarbonAwarePolicy,
+    NodeView,
+    PendingJob,
+    PlacementPolicy,
+)
 from wattwise.errors import CoverageError
 from wattwise.units import TimeSeries
 
@@ -53,6 +59,24 @@ def test_carbon_aware_waits_for_the_clean_window_within_the_latest_start() -> No
     assert p.start_s == NOW + 4 * 3600
     [p] = policy.plan([_job(latest_start_s=NOW + 2 * 3600)], NODES, NOW)
     assert NOW <= p.start_s <= NOW + 2 * 3600  # never past the latest safe start
+
+
+def test_a_forecast_starting_after_now_does_not_make_now_look_clean() -> None:
+    # The forecast's first value (300 g) starts half an hour after now; it holds back
+    # to now (TimeSeries semantics). Counting that half hour as 0 g made starting now
+    # look like 150 g, cleaner than the 200 g from hour 3 on.
+    def late(zone: str | None, start_s: float, end_s: float) -> TimeSeries:
+        t = NOW + 1800.0 + 3600.0 * np.arange(12)
+        return TimeSeries(t, np.where(t < NOW + 2 * 3600, 300.0, 200.0), "gCO2e/kWh", 3600.0)
+
+    policy = CarbonAwarePolicy(late, step_s=3600.0)
+    [p] = policy.plan([_job(zone="DE", latest_start_s=NOW + 6 * 3600)], NODES, NOW)
+    assert p.start_s == NOW + 3 * 3600
+
+
+def test_the_engine_policies_are_placement_policies() -> None:
+    assert isinstance(AsapPolicy(), PlacementPolicy)
+    assert isinstance(CarbonAwarePolicy(_forecast), PlacementPolicy)
 
 
 def test_carbon_aware_without_a_forecast_starts_now() -> None:

@@ -38,11 +38,9 @@ class GridView:
     def from_config(cls) -> GridView:
         """The user's grid (``config.toml``: ``carbon_file`` replayed by time of year, or
         ``zone``; default the world average) on the real clock."""
-        from wattwise.config import load_config
         from wattwise.grid import resolve_provider
 
-        config = load_config()
-        provider = resolve_provider(zone=config.zone, carbon_file=config.carbon_file, replay=True)
+        provider = resolve_provider()
         return cls(Clock(), provider.describe(), provider=provider)
 
     def __post_init__(self) -> None:
@@ -60,11 +58,10 @@ class GridView:
     def intensity_at(self, t_s: float) -> float | None:
         """Actual intensity at ``t_s``. Units: gCO₂e/kWh."""
         if self.trace is not None:
-            i = self._index(t_s)
-            return None if i is None else float(self.trace.values[i])
+            return None if self._index(t_s) is None else self.trace.at(t_s)
         if self.provider is not None:
             try:
-                return float(self.provider.series(t_s, t_s + 1.0).values[0])
+                return self.provider.series(t_s, t_s + 1.0).at(t_s)
             except WattwiseError:
                 return None
         return None
@@ -76,11 +73,11 @@ class GridView:
         if self.trace is not None:
             if start_s < self.trace.start_s or end_s > self.trace.end_s:
                 return None
-            return _step_mean(self.trace, start_s, end_s)
+            return self.trace.mean(start_s, end_s)
         if self.provider is None:
             return None
         try:
-            return _step_mean(self.provider.series(start_s, end_s), start_s, end_s)
+            return self.provider.series(start_s, end_s).mean(start_s, end_s)
         except WattwiseError:
             return None
 
@@ -139,15 +136,3 @@ class GridView:
         out.available = True
         out.intensity_now = self.intensity_at(now)
         return out
-
-
-def _step_mean(series: TimeSeries, start_s: float, end_s: float) -> float:
-    """Mean of a step series over ``[start_s, end_s]``; each value holds until the next
-    instant, the last one past the end. Units: those of the series."""
-    times = np.asarray(series.times_s, dtype=np.float64)
-    values = np.asarray(series.values, dtype=np.float64)
-    edges = np.clip(np.append(times[1:], max(end_s, float(times[-1]))), start_s, end_s)
-    starts = np.clip(times, start_s, end_s)
-    starts[0] = start_s  # the first value also covers any time before its instant
-    weights = np.maximum(edges - starts, 0.0)
-    return float(np.dot(weights, values) / (end_s - start_s))

@@ -68,7 +68,7 @@ def serve_command(
     import threading
 
     from wattwise.engine.head import Engine, EngineConfig
-    from wattwise.engine.policy import AsapPolicy, CarbonAwarePolicy, Policy
+    from wattwise.engine.policy import AsapPolicy, CarbonAwarePolicy, PlacementPolicy
     from wattwise.engine.ray_backend import LABEL_TYPE, LABEL_ZONE
     from wattwise.schedule.policies import POLICIES
 
@@ -83,7 +83,7 @@ def serve_command(
             "--zone/--node-type label the embedded node; with --address, label "
             "nodes with `ray start --labels`"
         )
-    chosen: Policy = AsapPolicy()
+    chosen: PlacementPolicy = AsapPolicy()
     if policy == "carbon":
         chosen = CarbonAwarePolicy(_forecaster(carbon))
     elif policy != "asap":
@@ -141,7 +141,6 @@ def serve_command(
 
 def _forecaster(carbon: Path | None) -> Any:
     """Forecast per zone: the trace (replayed) when given, else the zone's provider."""
-    from wattwise.engine.carbon import default_provider_for
     from wattwise.grid import resolve_provider
 
     if carbon is not None:
@@ -153,7 +152,7 @@ def _forecaster(carbon: Path | None) -> Any:
         return from_trace
 
     def from_zone(zone: str | None, start_s: float, end_s: float) -> Any:
-        return default_provider_for(zone).series(start_s, end_s)
+        return resolve_provider(zone).series(start_s, end_s)
 
     return from_zone
 

@@ -7,7 +7,7 @@ Clients use :class:`EngineClient` (submit, list, cancel); ``wattwise serve`` run
 from __future__ import annotations
 
 from wattwise.engine.client import EngineClient, cancel, list_jobs, submit
-from wattwise.engine.policy import AsapPolicy, CarbonAwarePolicy, Placement, Policy
+from wattwise.engine.policy import AsapPolicy, CarbonAwarePolicy, Placement, PlacementPolicy
 from wattwise.engine.spec import JobSpec, SpecError, parse_spec
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
     "EngineClient",
     "JobSpec",
     "Placement",
-    "Policy",
+    "PlacementPolicy",
     "SpecError",
     "cancel",
     "list_jobs",

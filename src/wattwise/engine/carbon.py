@@ -1,4 +1,5 @@
-"""Carbon of a job's energy: each power sample at the grid intensity of its instant.
+"""Carbon of a job's energy, per zone: the one timeline sum of :mod:`wattwise.carbon`
+with the zone's provider (:func:`wattwise.grid.resolve_provider`).
 
 Units: J in, gCO₂e out; intensity gCO₂e/kWh; times UTC epoch seconds.
 """
@@ -7,53 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
+from wattwise.carbon import provider_co2e
 from wattwise.engine.node_meter import JobEnergy
 from wattwise.errors import WattwiseError
-from wattwise.grid.provider import IntensityProvider
-from wattwise.units import co2e_grams
+from wattwise.grid.provider import IntensityProvider, resolve_provider
 
-#: A zone's intensity provider (``None``: the node has no zone label).
+#: A zone's intensity provider (``None``: the node has no zone label, so the user's
+#: configured grid applies); the default is :func:`wattwise.grid.resolve_provider`.
 ProviderFor = Callable[[str | None], IntensityProvider]
-
-
-def default_provider_for(zone: str | None) -> IntensityProvider:
-    """The zone's provider as ``wattwise measure`` resolves it (config, then static table)."""
-    from wattwise.config import load_config
-    from wattwise.grid import resolve_provider
-
-    config = load_config()
-    if zone is None:
-        return resolve_provider(zone=config.zone, carbon_file=config.carbon_file, replay=True)
-    return resolve_provider(zone=zone)
 
 
 def job_co2e_g(energy: JobEnergy, provider: IntensityProvider) -> tuple[float, str]:
     """Carbon of ``energy`` (Units: gCO₂e) and where the intensity came from."""
-    end = max(energy.end_s, energy.start_s + 1.0)
-    series = provider.series(energy.start_s, end)
-    times = np.asarray(series.times_s, dtype=np.float64)
-    values = np.asarray(series.values, dtype=np.float64)
-
-    def at(t: float) -> float:
-        i = int(np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(values) - 1))
-        return float(values[i])
-
-    samples = [(s.t_s, s.energy_j) for s in energy.timeline if s.energy_j > 0]
-    charged = sum(e for _, e in samples)
-    total = sum(co2e_grams(e, at(t)) for t, e in samples)
-    rest = energy.energy_j - charged  # energy outside any sample (rounding): at the start
-    if rest > 0:
-        total += co2e_grams(rest, at(energy.start_s))
-    return total, provider.describe()
+    carbon = provider_co2e(energy, provider)
+    return carbon.co2e_g, carbon.intensity_source
 
 
 class CarbonAccountant:
     """Caches one provider per zone; a zone it cannot resolve yields no carbon figure."""
 
     def __init__(self, provider_for: ProviderFor | None = None) -> None:
-        self._provider_for = provider_for or default_provider_for
+        self._provider_for = provider_for or resolve_provider
         self._providers: dict[str | None, IntensityProvider | str] = {}
 
     def co2e(self, energy: JobEnergy, zone: str | None) -> tuple[float | None, str]:

@@ -26,7 +26,7 @@ from typing import Any
 from wattwise.engine import ray_backend as rb
 from wattwise.engine.carbon import CarbonAccountant, ProviderFor
 from wattwise.engine.node_meter import JobEnergy
-from wattwise.engine.policy import AsapPolicy, NodeView, PendingJob, Placement, Policy
+from wattwise.engine.policy import AsapPolicy, NodeView, PendingJob, Placement, PlacementPolicy
 from wattwise.engine.spec import JobSpec
 from wattwise.engine.worker import TaskItem, TaskResult
 from wattwise.meter.types import DeviceEnergy, Measurement, PowerSample
@@ -53,7 +53,7 @@ class EngineConfig:
     num_cpus: int | None = None
     #: Labels of the embedded node (``wattwise.io/zone`` etc.).
     labels: dict[str, str] | None = None
-    policy: Policy | None = None
+    policy: PlacementPolicy | None = None
     meter: bool = True
     meter_interval_s: float = 0.5
     #: Builds each node's energy sources on that node (default: detect them).
@@ -103,7 +103,7 @@ class Engine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.store = JobStore(self.config.store_url)
-        self.policy: Policy = self.config.policy or AsapPolicy()
+        self.policy: PlacementPolicy = self.config.policy or AsapPolicy()
         self.head_id = uuid.uuid4().hex[:16]
         self.carbon = CarbonAccountant(self.config.carbon)
         if self.config.home is not None:

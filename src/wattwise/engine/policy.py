@@ -67,8 +67,10 @@ class Placement:
 
 
 @runtime_checkable
-class Policy(Protocol):
-    """Plans start times and nodes for waiting jobs."""
+class PlacementPolicy(Protocol):
+    """Plans start times and nodes for waiting jobs (the engine's interface; not
+    :class:`wattwise.schedule.policies.base.Policy`, which plugs in through
+    :class:`~wattwise.engine.schedule_adapter.ScheduleAdapter`)."""
 
     def plan(
         self, jobs: Sequence[PendingJob], nodes: Sequence[NodeView], now_s: float
@@ -157,7 +159,7 @@ class CarbonAwarePolicy:
                 except WattwiseError as err:
                     log.warning("no forecast for zone %s: %s", zone, err)
                     continue
-                mean = _window_means(series, starts, runtime)
+                mean = series.mean(starts, starts + runtime)
                 i = int(np.argmin(mean))
                 if best is None or mean[i] < best[0] - 1e-9:
                     best = (float(mean[i]), float(starts[i]), zone)
@@ -174,19 +176,3 @@ class CarbonAwarePolicy:
         if key not in self._cache:
             self._cache[key] = self.forecast(zone, start_s, end_s)
         return self._cache[key]
-
-
-def _window_means(series: TimeSeries, starts: np.ndarray, length_s: float) -> np.ndarray:
-    """Mean of a step series over ``[s, s + length_s]`` for each start. Units: series'."""
-    times = np.asarray(series.times_s, dtype=np.float64)
-    values = np.asarray(series.values, dtype=np.float64)
-    edges = np.append(times, times[-1] + series.step_s)
-    cum = np.concatenate([[0.0], np.cumsum(values * np.diff(edges))])
-
-    def integral(t: np.ndarray) -> np.ndarray:
-        t = np.clip(t, edges[0], None)
-        i = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(values) - 1)
-        return cum[i] + (t - edges[i]) * values[i]
-
-    out: np.ndarray = (integral(starts + length_s) - integral(starts)) / length_s
-    return out

@@ -1,5 +1,5 @@
 """Run any ``wattwise.schedule`` online policy (``wattwise``, ``lowest-window``, ...)
-behind the engine's :class:`~wattwise.engine.policy.Policy` interface.
+behind the engine's :class:`~wattwise.engine.policy.PlacementPolicy` interface.
 
 Live nodes become node groups (one per node type and zone), waiting jobs a
 ``JobBatch`` in hours since the start of the current hour, and the per-zone forecast
@@ -105,16 +105,12 @@ class ScheduleAdapter:
 
     def _row(self, zone: str | None, origin_s: float) -> np.ndarray:
         """Hourly forecast for ``zone`` from ``origin_s``. Units: gCO2e/kWh."""
-        hours = origin_s + SECONDS_PER_HOUR * np.arange(self.horizon_h)
+        hours = origin_s + SECONDS_PER_HOUR * np.arange(self.horizon_h, dtype=np.float64)
         try:
             series = self.forecast(zone, origin_s, origin_s + self.horizon_h * SECONDS_PER_HOUR)
         except WattwiseError:
             return np.zeros(self.horizon_h)  # no forecast: every hour alike, start now
-        times = np.asarray(series.times_s, dtype=np.float64)
-        values = np.asarray(series.values, dtype=np.float64)
-        i = np.clip(np.searchsorted(times, hours, side="right") - 1, 0, len(values) - 1)
-        out: np.ndarray = values[i]
-        return out
+        return series.at(hours)
 
 
 def _job(job: PendingJob, origin_s: float) -> Job:

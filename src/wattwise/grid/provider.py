@@ -4,8 +4,10 @@
 ``[start_s, end_s]``; ``describe()`` says where the numbers come from. The measure
 CLI integrates a run's energy against it; the scheduler reads whole traces.
 
-Precedence in :func:`resolve_provider`: a fixed value > a trace file > a zone's
-static annual average > ``WORLD``.
+:func:`resolve_provider` is the one resolution of what the user asked for into a
+provider, used by every command, the API and the engine. Precedence: a fixed value >
+a trace file > a zone > the config file's ``carbon_file`` (replayed by time of year)
+> its ``zone`` > ``WORLD``. A zone string is read in one place, :func:`zone_provider`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from wattwise.errors import ConfigError, CoverageError
 from wattwise.grid.static import WORLD, StaticIntensity, static_intensity
@@ -132,7 +134,7 @@ class TraceProvider:
         _check_range(start_s, end_s)
         tr = self.trace
         if self.covers(start_s, end_s):
-            return _slice(tr, start_s, end_s)
+            return tr.between(start_s, end_s)
         if not self.replay:
             raise CoverageError(
                 f"{self.path} covers {_fmt_time(tr.start_s)} to {_fmt_time(tr.end_s)}, "
@@ -169,20 +171,26 @@ class TraceProvider:
         return stamp.replace(year=self._year, day=day).timestamp()
 
 
-def _slice(tr: TimeSeries, start_s: float, end_s: float) -> TimeSeries:
-    """The samples whose steps overlap ``[start_s, end_s]`` (at least one)."""
-    import numpy as np
+EMISSIONS = ("lca", "direct")
 
-    lo = int(np.searchsorted(tr.times_s, start_s, side="right")) - 1
-    hi = int(np.searchsorted(tr.times_s, end_s, side="left"))
-    lo = max(lo, 0)
-    hi = max(hi, lo + 1)
-    return TimeSeries(
-        times_s=tr.times_s[lo:hi].copy(),
-        values=tr.values[lo:hi].copy(),
-        unit=tr.unit,
-        step_s=tr.step_s,
-    )
+
+def zone_provider(zone: str) -> IntensityProvider:
+    """The provider for a zone string: a cloud region (``aws:eu-central-1``, see
+    :mod:`wattwise.grid.regions`), a live spec ``PROVIDER:ZONE``
+    (``electricitymaps:DE``, ``watttime:CAISO_NORTH``, ``ukci:GB``; see
+    :mod:`wattwise.grid.live`, falling back to cache or the static average) or a
+    static-table zone (``DE``, ``US-CAL-CISO``). Raises ``ConfigError`` for an unknown
+    zone, with the hint to list them."""
+    from wattwise.grid.regions import cloud_provider
+
+    # A cloud region (aws:eu-central-1, electricitymaps:gcp:europe-west4) is its grid zone.
+    if (region_provider := cloud_provider(zone)) is not None:
+        return region_provider
+    if ":" in zone:
+        from wattwise.grid.live import live_provider
+
+        return live_provider(zone)
+    return StaticProvider(static_intensity(zone))
 
 
 def resolve_provider(
@@ -191,37 +199,41 @@ def resolve_provider(
     fixed_g_per_kwh: float | None = None,
     replay: bool = False,
     *,
-    emission: Emission = "lca",
+    emission: str = "lca",
+    use_config: bool = True,
 ) -> IntensityProvider:
-    """Pick the provider the user asked for: fixed > file > zone > ``WORLD``.
+    """Pick the provider the user asked for: fixed > file > zone > config > ``WORLD``.
 
-    ``zone`` is a static-table zone (``DE``, ``US-CAL-CISO``), a cloud region
-    (``aws:eu-central-1``, see :mod:`wattwise.grid.regions`) or a live provider spec
-    (``electricitymaps:DE``, ``watttime:CAISO_NORTH``, ``ukci:GB``, see
-    :mod:`wattwise.grid.live`), which falls back to cache or the static average.
+    ``zone`` (static zone, cloud region or live spec) is read by :func:`zone_provider`.
+    With nothing given (and ``use_config``), ``config.toml`` decides: its
+    ``carbon_file`` replayed by time of year (it stands for the user's grid at any
+    date; the label says so), else its ``zone``. ``emission`` is the portal column
+    (``lca`` or ``direct``).
     """
     from wattwise.grid.trace import load_intensity
 
+    if emission not in EMISSIONS:
+        raise ConfigError(f"emission must be lca or direct, not {emission!r}")
+    column = cast("Emission", emission)
     if fixed_g_per_kwh is not None:
         if not math.isfinite(fixed_g_per_kwh) or fixed_g_per_kwh < 0:
             raise ConfigError(
                 f"fixed carbon intensity must be >= 0 gCO2e/kWh, not {fixed_g_per_kwh}"
             )
         return FixedProvider(float(fixed_g_per_kwh))
+    if carbon_file is None and not zone and use_config:
+        from wattwise.config import load_config
+
+        config = load_config()
+        if config.carbon_file:
+            carbon_file, replay = config.carbon_file, True
+        else:
+            zone = config.zone
     if carbon_file is not None:
-        trace = load_intensity(carbon_file, emission=emission)
-        return TraceProvider(trace=trace, path=str(carbon_file), replay=replay, emission=emission)
+        trace = load_intensity(carbon_file, emission=column)
+        return TraceProvider(trace=trace, path=str(carbon_file), replay=replay, emission=column)
     if zone:
-        from wattwise.grid.regions import cloud_provider
-
-        # A cloud region (aws:eu-central-1, electricitymaps:gcp:europe-west4) is its grid zone.
-        if (region_provider := cloud_provider(zone)) is not None:
-            return region_provider
-        if ":" in zone:
-            from wattwise.grid.live import live_provider
-
-            return live_provider(zone)
-        return StaticProvider(static_intensity(zone))
+        return zone_provider(zone)
     return StaticProvider(static_intensity(WORLD), note="no zone given, world average used")
 
 

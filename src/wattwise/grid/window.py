@@ -5,8 +5,9 @@
   mean intensity. Intensity is a step function, so the job's carbon as a function
   of its start is piecewise linear and its minimum lies where the start or the end
   meets a step boundary (or at ``earliest_s`` / ``deadline_s - duration_s``). All
-  those candidates are scored at once from prefix sums: O(n), exact for any
-  duration, step or unaligned times.
+  those candidates are scored at once with :meth:`TimeSeries.integral
+  <wattwise.units.TimeSeries.integral>` (prefix sums and a sorted search:
+  O(n log n)), exact for any duration, step or unaligned times.
 * :func:`cleanest_slots`: an interruptible job, which may run in any whole steps
   inside the window: the cheapest steps, found by selection (``np.argpartition``,
   O(n)). A duration that is not a whole number of steps runs the cheapest part of
@@ -85,41 +86,27 @@ def _bounds(
     return earliest, deadline
 
 
-def _integral_at(
-    t: FloatArray, t0: float, step: float, values: FloatArray, prefix: FloatArray
-) -> FloatArray:
-    """∫ intensity from t0 to each t (t within the series). Units: gCO₂e/kWh · s."""
-    n = values.size
-    idx = np.clip(np.floor((t - t0) / step).astype(np.int64), 0, n - 1)
-    return np.asarray(prefix[idx] + values[idx] * (t - (t0 + idx * step)), dtype=np.float64)
-
-
 def best_window(
     series: TimeSeries,
     duration_s: float,
     earliest_s: float | None = None,
     deadline_s: float | None = None,
 ) -> Window:
-    """Start minimising mean intensity for a contiguous ``duration_s`` run. O(n).
+    """Start minimising mean intensity for a contiguous ``duration_s`` run. O(n log n).
 
-    The run lies in ``[earliest_s, deadline_s]`` (default: the series' span).
-    ``series`` must be regular (as :func:`~wattwise.grid.load_intensity` returns).
+    The run lies in ``[earliest_s, deadline_s]`` (default: the series' span); the
+    series' steps may be irregular.
     Raises CoverageError if the series does not cover the window and ScheduleError
     if the job does not fit.
     """
     earliest, deadline = _bounds(series, duration_s, earliest_s, deadline_s)
-    values = np.asarray(series.values, dtype=np.float64)
-    step, t0 = series.step_s, series.start_s
-    prefix = np.concatenate([[0.0], np.cumsum(values) * step])
     last_start = max(earliest, deadline - duration_s)
     # Candidate starts: the two ends, every boundary, every boundary minus the duration.
-    boundaries = t0 + step * np.arange(values.size + 1, dtype=np.float64)
+    boundaries = np.append(np.asarray(series.times_s, dtype=np.float64), series.end_s)
     cand = np.concatenate([[earliest, last_start], boundaries, boundaries - duration_s])
     cand = cand[(cand >= earliest) & (cand <= last_start)]
     ends = np.minimum(cand + duration_s, series.end_s)
-    integral = _integral_at(ends, t0, step, values, prefix) - _integral_at(
-        cand, t0, step, values, prefix
-    )
+    integral = series.integral(cand, ends)
     best = float(integral.min())
     tied = integral <= best + _TIE_RTOL * max(abs(best), 1.0)
     start = float(cand[tied].min())
@@ -129,11 +116,7 @@ def best_window(
 def window_mean(series: TimeSeries, start_s: float, duration_s: float) -> float:
     """Mean intensity of a run over ``[start_s, start_s + duration_s]``. Units: gCO₂e/kWh."""
     _bounds(series, duration_s, start_s, start_s + duration_s)
-    values = np.asarray(series.values, dtype=np.float64)
-    prefix = np.concatenate([[0.0], np.cumsum(values) * series.step_s])
-    pts = np.array([start_s, start_s + duration_s])
-    f = _integral_at(pts, series.start_s, series.step_s, values, prefix)
-    return float((f[1] - f[0]) / duration_s)
+    return series.mean(start_s, start_s + duration_s)
 
 
 def cleanest_slots(

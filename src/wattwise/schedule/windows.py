@@ -3,6 +3,13 @@
 A step signal ``v`` holds ``v[h]`` during hour ``[h, h+1)``. Its running integral
 ``F(t) = C[floor t] + (t - floor t) * v[floor t]`` with ``C`` the prefix sum turns the
 mean over any window into two look-ups, which is what keeps 100k jobs fast.
+
+These are the documented fast twin of :meth:`wattwise.units.TimeSeries.integral`
+for signals on the simulator's hourly clock (hour 0 = the signal's first value),
+working on bare arrays with the prefix sums computed once: for ``t >= 0``
+``integral_1d(prefix(v), v, t)`` equals ``TimeSeries(arange(n), v, ...).integral(0, t)``
+bit for bit (tests/schedule/test_windows_twin.py). Before hour 0 the twin clamps ``t``
+to 0 (the simulator never asks before its origin).
 """
 
 from __future__ import annotations

@@ -39,9 +39,8 @@ def _series(points: Points, start_s: float, end_s: float, what: str) -> tuple[Ti
             f"{what} covers {_when(times[0])} to {_when(last_end)}, "
             f"not {_when(start_s)} to {_when(end_s)}"
         )
-    lo = max(int(np.searchsorted(times, start_s, side="right")) - 1, 0)
-    hi = max(int(np.searchsorted(times, end_s, side="left")), lo + 1)
-    t, v = times[lo:hi].copy(), values[lo:hi].copy()
+    inside = TimeSeries(times, values, INTENSITY_UNIT, step).between(start_s, end_s)
+    t, v = inside.times_s, inside.values
     note = ""
     if last_end < end_s:
         # Publication lag: carry the latest value on the same grid, and say so.
