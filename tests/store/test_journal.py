@@ -10,6 +10,7 @@ import pytest
 from wattwise.meter.types import DeviceEnergy, Measurement, PowerSample
 from wattwise.store import RunStore
 from wattwise.store.journal import SqliteRunJournal, open_run_writer
+from wattwise.store.spool import SpoolingWriter
 
 
 def _measurement() -> Measurement:
@@ -31,7 +32,7 @@ def _measurement() -> Measurement:
 def test_journal_round_trip_matches_run_store(wattwise_home: Path) -> None:
     RunStore()  # the schema exists from an earlier (slow-path) run
     writer = open_run_writer()
-    assert isinstance(writer, SqliteRunJournal)
+    assert isinstance(writer, SpoolingWriter) and isinstance(writer.inner, SqliteRunJournal)
     run_id = writer.start_run("train", ["python", "train.py"])
     writer.checkpoint(run_id, 12.0, 1.0)
     assert RunStore().get_run(run_id).energy_j == 12.0
@@ -50,7 +51,7 @@ def test_journal_round_trip_matches_run_store(wattwise_home: Path) -> None:
 
 
 def test_first_run_creates_the_schema_through_run_store(wattwise_home: Path) -> None:
-    assert isinstance(open_run_writer(), RunStore)  # no database yet
+    assert isinstance(open_run_writer().inner, RunStore)  # no database yet
     (wattwise_home / "other.db").touch()
     with pytest.raises(LookupError):
         SqliteRunJournal(wattwise_home / "other.db")  # a file without our tables

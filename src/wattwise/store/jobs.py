@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 
 from wattwise.errors import StoreError, WattwiseError
 from wattwise.meter.types import Measurement
+from wattwise.store import run_rows
 from wattwise.store.db import transaction
-from wattwise.store.runs import RunStore
+from wattwise.store.runs import RunStore, SessionExecutor
 from wattwise.store.status import PENDING, TERMINAL, JobStatus, RunStatus, TaskStatus
-from wattwise.store.tables import DeviceRow, JobRow, NodeRow, RunRow, SampleRow, TaskRow
+from wattwise.store.tables import JobRow, NodeRow, TaskRow
 
 __all__ = [
     "TERMINAL",
@@ -158,30 +159,21 @@ class JobCompletion:
     meta: dict[str, Any] | None = None
 
 
-def _run_values(c: JobCompletion, name: str) -> dict[str, Any]:
-    """Column values of the run that records a finished job's energy."""
-    m = c.measurement
-    assert m is not None
-    return {
-        "name": name,
-        "kind": "job",
-        "command": c.command,
-        "status": RunStatus.COMPLETED if c.status == JobStatus.SUCCEEDED else RunStatus.FAILED,
-        "exit_code": c.exit_code,
-        "host": c.host,
-        "pid": 0,
-        "started_s": m.start_s,
-        "ended_s": m.end_s,
-        "duration_s": m.duration_s,
-        "energy_j": m.energy_j,
-        "avg_power_w": m.avg_power_w,
-        "peak_power_w": m.peak_power_w,
-        "co2e_g": m.co2e_g,
-        "intensity_source": m.intensity_source,
-        "estimated": m.estimated,
-        "cpus": c.cpus,
-        "meta": {"job_id": c.job_id, **(c.meta or {})},
-    }
+def _job_run(c: JobCompletion, name: str) -> run_rows.FinishedRun:
+    """The run that records a finished job's energy (kind ``job``)."""
+    assert c.measurement is not None
+    return run_rows.FinishedRun(
+        name=name,
+        measurement=c.measurement,
+        kind="job",
+        command=c.command,
+        status=RunStatus.COMPLETED if c.status == JobStatus.SUCCEEDED else RunStatus.FAILED,
+        exit_code=c.exit_code,
+        host=c.host,
+        pid=0,
+        cpus=c.cpus,
+        meta={"job_id": c.job_id, **(c.meta or {})},
+    )
 
 
 class JobNotFoundError(StoreError):
@@ -519,40 +511,10 @@ class JobStore:
             )
             todo = [c for c in completions if c.job_id in open_jobs]
             measured = [c for c in todo if c.measurement is not None]
-            run_ids = (
-                session.scalars(
-                    insert(RunRow).returning(RunRow.id, sort_by_parameter_order=True),
-                    [_run_values(c, open_jobs[c.job_id]) for c in measured],
-                ).all()
-                if measured
-                else []
-            )
+            runs = [_job_run(c, open_jobs[c.job_id]) for c in measured]
+            run_ids = run_rows.insert_finished_runs(SessionExecutor(session), runs)
             run_of: dict[int, int | None] = {c.job_id: None for c in todo}
-            devices: list[dict[str, Any]] = []
-            samples: list[dict[str, Any]] = []
-            for c, run_id in zip(measured, run_ids, strict=True):
-                assert c.measurement is not None
-                run_of[c.job_id] = int(run_id)
-                devices += [
-                    {
-                        "run_id": run_id,
-                        "name": d.name,
-                        "kind": d.kind,
-                        "source": d.source,
-                        "estimated": d.estimated,
-                        "in_total": d.in_total,
-                        "energy_j": d.energy_j,
-                    }
-                    for d in c.measurement.devices
-                ]
-                samples += [
-                    {"run_id": run_id, "t_s": p.t_s, "power_w": p.power_w}
-                    for p in c.measurement.timeline
-                ]
-            if devices:
-                session.execute(insert(DeviceRow), devices)
-            if samples:
-                session.execute(insert(SampleRow), samples)
+            run_of.update({c.job_id: i for c, i in zip(measured, run_ids, strict=True)})
             updates = []
             for c in todo:
                 m = c.measurement

@@ -2,28 +2,29 @@
 
 Why a second writer: importing SQLAlchemy costs about 160 ms here, a third of what
 ``wattwise measure -- true`` may take. This journal writes the same ``runs``,
-``run_devices`` and ``run_samples`` rows that :class:`~wattwise.store.RunStore` owns
-(same columns, same JSON encoding; ``tests/store/test_journal.py`` checks both the
-schema and the round trip), and only to a SQLite store whose tables already exist.
+``run_devices`` and ``run_samples`` rows as :class:`~wattwise.store.RunStore`, through
+the same SQL and values (:mod:`wattwise.store.run_rows`; only the connection differs),
+and only to a SQLite store whose tables already exist.
 Everything else (other databases, a first run that must create the schema, every
 read) goes through ``RunStore``. See :func:`open_run_writer`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import sqlite3
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+from wattwise.errors import StoreError
 from wattwise.meter.types import Measurement
+from wattwise.store import run_rows, spool
 from wattwise.store.errors import classify, lock_timeout_s
+from wattwise.store.run_rows import Sqlite3Executor
 
-_TABLES = ("runs", "run_devices", "run_samples")
+_TABLES = ("runs", "run_devices", "run_windows", "run_samples")
 
 
 class RunWriter(Protocol):
@@ -59,102 +60,60 @@ class SqliteRunJournal:
         if not set(_TABLES) <= present:
             raise LookupError("schema not created yet")
 
-    def _write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> int | None:
+    @contextmanager
+    def _transaction(self) -> Iterator[Sqlite3Executor]:
+        cur = self._conn.cursor()
         try:
-            cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
-            for sql, params in statements:
-                cur.execute(sql, params)
+            yield Sqlite3Executor(cur)
             cur.execute("COMMIT")
-            return cur.lastrowid
         except sqlite3.Error as err:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise classify(str(err), str(self.path)) from None
 
     def start_run(self, name: str, command: Sequence[str] | None = None) -> int:
-        run_id = self._write(
-            [
-                (
-                    "INSERT INTO runs (name, kind, command, status, host, pid, started_s,"
-                    " estimated, meta) VALUES (?, 'command', ?, 'running', ?, ?, ?, 1, '{}')",
-                    (
-                        name,
-                        json.dumps(list(command)) if command is not None else None,
-                        socket.gethostname(),
-                        os.getpid(),
-                        time.time(),
-                    ),
-                )
-            ]
-        )
-        assert run_id is not None
-        return run_id
+        with self._transaction() as ex:
+            return run_rows.insert_run(ex, run_rows.start_params(name, command))
 
     def checkpoint(self, run_id: int, energy_j: float, duration_s: float) -> None:
-        self._write(
-            [
-                (
-                    "UPDATE runs SET energy_j = ?, duration_s = ?"
-                    " WHERE id = ? AND status = 'running'",
-                    (energy_j, duration_s, run_id),
-                )
-            ]
-        )
+        with self._transaction() as ex:
+            run_rows.checkpoint(ex, run_id, energy_j, duration_s)
 
     def finish_run(
         self, run_id: int, measurement: Measurement, *, status: str, exit_code: int | None
     ) -> None:
-        m = measurement
-        statements: list[tuple[str, Sequence[Any]]] = [
-            (
-                "UPDATE runs SET status = ?, exit_code = ?, ended_s = ?, duration_s = ?,"
-                " energy_j = ?, avg_power_w = ?, peak_power_w = ?, co2e_g = ?,"
-                " intensity_source = ?, estimated = ? WHERE id = ?",
-                (
-                    status,
-                    exit_code,
-                    m.end_s,
-                    m.duration_s,
-                    m.energy_j,
-                    m.avg_power_w,
-                    m.peak_power_w,
-                    m.co2e_g,
-                    m.intensity_source,
-                    int(m.estimated),
-                    run_id,
-                ),
-            )
-        ]
-        statements += [
-            (
-                "INSERT INTO run_devices (run_id, name, kind, source, estimated, in_total,"
-                " energy_j) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, d.name, d.kind, d.source, int(d.estimated), int(d.in_total), d.energy_j),
-            )
-            for d in m.devices
-        ]
-        statements += [
-            (
-                "INSERT INTO run_samples (run_id, t_s, power_w) VALUES (?, ?, ?)",
-                (run_id, s.t_s, s.power_w),
-            )
-            for s in m.timeline
-        ]
-        self._write(statements)
+        with self._transaction() as ex:
+            found = run_rows.finish_run(ex, run_id, measurement, status=status, exit_code=exit_code)
+        if not found:
+            raise StoreError(f"run {run_id} does not exist")
+
+    def import_spool(self) -> int:
+        """Store the runs spooled while this store was locked."""
+
+        def write(entry: spool.SpooledRun) -> None:
+            with self._transaction() as ex:
+                spool.write_spooled(ex, entry)
+
+        return spool.import_spooled(str(self.path), write)
 
 
 def open_run_writer() -> RunWriter:
-    """The fast journal for an existing SQLite store; ``RunStore`` for anything else."""
+    """The fast journal for an existing SQLite store, ``RunStore`` for anything else;
+    either behind a :class:`~wattwise.store.spool.SpoolingWriter`, so a locked store
+    never loses the run."""
     from wattwise.config import home, load_config
 
     url = os.environ.get("WATTWISE_DB") or load_config().database_url
     path = Path(url.removeprefix("sqlite:///")) if url else home() / "wattwise.db"
     if (url is None or url.startswith("sqlite:///")) and path.is_file():
         try:
-            return SqliteRunJournal(path)
+            journal = SqliteRunJournal(path)
+            journal.import_spool()
+            return spool.SpoolingWriter(journal, str(path))
         except LookupError:
             pass  # a store file without our tables: let RunStore create them
     from wattwise.store.runs import RunStore
 
-    return RunStore(url)
+    store = RunStore(url)
+    return spool.SpoolingWriter(store, str(store.url))

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import os
 import socket
-import time
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from wattwise.errors import StoreError
 from wattwise.meter.types import Measurement
+from wattwise.store import run_rows, spool
 from wattwise.store.db import make_engine, transaction
-from wattwise.store.tables import DeviceRow, RunRow, SampleRow, WindowRow
+from wattwise.store.tables import RunRow, SampleRow
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,7 @@ class RunStore:
             self.url = os.environ.get("WATTWISE_DB") or load_config().database_url
             self.url = self.url or default_url(home())
         self._engine = make_engine(self.url)
+        self.import_spool()
 
     @property
     def engine(self) -> Any:
@@ -135,7 +136,10 @@ class RunStore:
     def _session(self) -> AbstractContextManager[Session]:
         return transaction(self._engine, str(self.url), "store")
 
-    # -- writing ---------------------------------------------------------------
+    # -- writing (through the one run-row writer, wattwise.store.run_rows) -----------
+
+    def _writer(self) -> AbstractContextManager[SessionExecutor]:
+        return _executor(self._session())
 
     def start_run(
         self,
@@ -148,30 +152,16 @@ class RunStore:
         meta: dict[str, Any] | None = None,
     ) -> int:
         """Insert a ``running`` row before the work starts; returns its id."""
-        row = RunRow(
-            name=name,
-            kind=kind,
-            command=list(command) if command is not None else None,
-            status="running",
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            started_s=started_s if started_s is not None else time.time(),
-            cpus=cpus,
-            meta=meta or {},
+        params = run_rows.start_params(
+            name, command, kind=kind, started_s=started_s, cpus=cpus, meta=meta
         )
-        with self._session() as session:
-            session.add(row)
-            session.flush()
-            return row.id
+        with self._writer() as ex:
+            return run_rows.insert_run(ex, params)
 
     def checkpoint(self, run_id: int, energy_j: float, duration_s: float) -> None:
         """Save the energy so far, so a killed run keeps what was measured. Units: J, s."""
-        with self._session() as session:
-            session.execute(
-                update(RunRow)
-                .where(RunRow.id == run_id, RunRow.status == "running")
-                .values(energy_j=energy_j, duration_s=duration_s)
-            )
+        with self._writer() as ex:
+            run_rows.checkpoint(ex, run_id, energy_j, duration_s)
 
     def finish_run(
         self,
@@ -184,14 +174,18 @@ class RunStore:
         meta: dict[str, Any] | None = None,
     ) -> None:
         """Store the final measurement, its devices, windows and power timeline."""
-        with self._session() as session:
-            row = session.get(RunRow, run_id)
-            if row is None:
-                raise StoreError(f"run {run_id} does not exist")
-            self._fill(row, measurement, status, exit_code, windows, meta)
-            session.add_all(
-                SampleRow(run_id=run_id, t_s=s.t_s, power_w=s.power_w) for s in measurement.timeline
+        with self._writer() as ex:
+            found = run_rows.finish_run(
+                ex,
+                run_id,
+                measurement,
+                status=status,
+                exit_code=exit_code,
+                windows=windows,
+                meta=meta,
             )
+        if not found:
+            raise StoreError(f"run {run_id} does not exist")
 
     def record(
         self,
@@ -203,53 +197,21 @@ class RunStore:
         meta: dict[str, Any] | None = None,
     ) -> int:
         """Store an already finished measurement (a Python code region) in one step."""
-        run_id = self.start_run(
-            measurement.name, command, kind=kind, started_s=measurement.start_s, meta=meta
+        run = run_rows.FinishedRun(
+            measurement.name, measurement, kind, command, windows=windows, meta=meta
         )
-        self.finish_run(run_id, measurement, windows=windows)
-        return run_id
+        with self._writer() as ex:
+            return run_rows.insert_finished_runs(ex, [run])[0]
 
-    @staticmethod
-    def _fill(
-        row: RunRow,
-        m: Measurement,
-        status: str,
-        exit_code: int | None,
-        windows: Sequence[Measurement],
-        meta: dict[str, Any] | None,
-    ) -> None:
-        row.status = status
-        row.exit_code = exit_code
-        row.ended_s = m.end_s
-        row.duration_s = m.duration_s
-        row.energy_j = m.energy_j
-        row.avg_power_w = m.avg_power_w
-        row.peak_power_w = m.peak_power_w
-        row.co2e_g = m.co2e_g
-        row.intensity_source = m.intensity_source
-        row.estimated = m.estimated
-        row.meta = {**(row.meta or {}), **(meta or {})}
-        row.devices = [
-            DeviceRow(
-                name=d.name,
-                kind=d.kind,
-                source=d.source,
-                estimated=d.estimated,
-                in_total=d.in_total,
-                energy_j=d.energy_j,
-            )
-            for d in m.devices
-        ]
-        row.windows = [
-            WindowRow(
-                name=w.name,
-                start_s=w.start_s,
-                end_s=w.end_s,
-                energy_j=w.energy_j,
-                estimated=w.estimated,
-            )
-            for w in windows
-        ]
+    def import_spool(self) -> int:
+        """Store the runs ``wattwise measure`` spooled while the store was locked."""
+        url = str(self.url)
+
+        def write(entry: spool.SpooledRun) -> None:
+            with self._writer() as ex:
+                spool.write_spooled(ex, entry)
+
+        return spool.import_spooled(url, write)
 
     # -- reading ---------------------------------------------------------------
 
@@ -305,6 +267,35 @@ class RunStore:
                 .order_by(SampleRow.t_s)
             ).all()
             return [(float(t), float(p)) for t, p in rows]
+
+
+class SessionExecutor:
+    """:class:`~wattwise.store.run_rows.Executor` over a SQLAlchemy session."""
+
+    def __init__(self, session: Session) -> None:
+        self.conn = session.connection()
+
+    def insert(self, sql: str, params: Mapping[str, Any]) -> int:
+        dialect = self.conn.dialect
+        if dialect.name == "sqlite" or not dialect.insert_returning:
+            return int(self.conn.execute(text(sql), dict(params)).lastrowid)
+        return int(self.conn.execute(text(sql + " RETURNING id"), dict(params)).scalar_one())
+
+    def execute(self, sql: str, params: Mapping[str, Any]) -> int:
+        return int(self.conn.execute(text(sql), dict(params)).rowcount)
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(text(sql), [dict(r) for r in rows])
+
+    def scalar(self, sql: str, params: Mapping[str, Any]) -> Any:
+        return self.conn.execute(text(sql), dict(params)).scalar()
+
+
+@contextmanager
+def _executor(session: AbstractContextManager[Session]) -> Iterator[SessionExecutor]:
+    with session as s:
+        yield SessionExecutor(s)
 
 
 def _alive_since(pid: int, started_s: float) -> bool:
