@@ -84,9 +84,29 @@ def measure(
     interval_s: float | None = None,
     meter: Meter | None = None,
 ) -> Iterator[MeasuredRegion]:
-    """Meter the block: energy per device, duration, power, gCO₂e; stored unless ``store=False``."""
-    from wattwise.config import load_config
+    """Meter the block: energy per device, duration, power, gCO₂e; stored unless ``store=False``.
 
+    In a multi-process job (torchrun, accelerate, Slurm, Open MPI) one rank per node
+    meters the whole node and stores one run; see :mod:`wattwise.node_run`.
+    """
+    from wattwise.config import load_config
+    from wattwise.meter.ranks import rank_layout
+
+    layout = rank_layout() if meter is None else None
+    if layout is not None:
+        from wattwise.node_run import measure_node
+
+        with measure_node(
+            name,
+            layout,
+            zone=zone,
+            carbon_file=carbon_file,
+            intensity_g_per_kwh=intensity_g_per_kwh,
+            store=store,
+            interval_s=interval_s,
+        ) as node_region:
+            yield node_region
+        return
     provider = carbon_provider(zone, carbon_file, intensity_g_per_kwh)
     own_meter = meter is None
     if meter is None:

@@ -56,6 +56,39 @@ def _read_stat(pid: int) -> _ProcTimes | None:
     )
 
 
+def _stat_fields(pid: int) -> list[bytes] | None:
+    try:
+        raw = (_PROC / str(pid) / "stat").read_bytes()
+    except OSError:
+        return None
+    return raw[raw.rfind(b")") + 2 :].split()
+
+
+def process_start_ticks(pid: int) -> int:
+    """When ``pid`` started, in clock ticks since boot (0 if unknown).
+
+    With the pid it names one process for good: a recycled pid starts later.
+    """
+    fields = _stat_fields(pid)
+    if fields is not None and len(fields) > 19:
+        return int(fields[19])
+    try:
+        return int(psutil.Process(pid).create_time() * _TICKS_PER_S)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0
+
+
+def is_zombie(pid: int) -> bool:
+    """Has ``pid`` exited without being reaped yet?"""
+    fields = _stat_fields(pid)
+    if fields is not None:
+        return bool(fields) and fields[0] == b"Z"
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
 def _children(pid: int) -> list[int] | None:
     """Direct children of ``pid`` from procfs, or ``None`` when procfs cannot tell."""
     try:
