@@ -7,27 +7,81 @@
     cpu_tdp_w = 165          # estimate: the CPU's TDP, W
     cpu_threads = 64         # estimate: the CPU's hardware threads
     dram_w_per_gib = 0.375   # estimate: DRAM power per GiB resident, W/GiB
-    interval_s = 0.5         # meter sampling interval, s
+    interval_s = 0.5         # meter sampling interval, s (0.01 to 3600)
     database_url = "sqlite:///..."  # any SQLAlchemy URL
+    api_require_token_for_reads = false   # API: the token on every read, loopback too
+    api_trusted_proxies = ["127.0.0.1"]   # API: proxies whose X-Forwarded-For is believed
+    api_allowed_hosts = ["wattwise.lan"]  # API: Host names answered beyond loopback/IPs
 
-A malformed file is rejected with its path and line; unknown keys and wrong types too.
+A malformed file is rejected with its path and line; unknown keys, wrong types and
+values out of range too. The numeric limits (:data:`LIMITS`) are the same ones the
+command-line flags are held to (:func:`check_number`).
+
+The home is created private (0700, files 0600): the store and job logs hold job
+``env`` values. Everything that creates something there goes through :func:`home`,
+:func:`private_dir` or :func:`private_file`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from wattwise.errors import ConfigError
 
+#: Mode of every folder wattwise creates in its home, and of its files.
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
 
 def home() -> Path:
-    """``$WATTWISE_HOME`` or ``~/.wattwise`` (not created here)."""
-    return Path(os.environ.get("WATTWISE_HOME") or Path.home() / ".wattwise")
+    """``$WATTWISE_HOME`` or ``~/.wattwise``, created 0700 when missing.
+
+    Best effort: a home that cannot be created is reported by whoever writes there, with
+    the path and what to do.
+    """
+    path = Path(os.environ.get("WATTWISE_HOME") or Path.home() / ".wattwise")
+    if not path.is_dir():
+        with contextlib.suppress(OSError):
+            private_dir(path)
+    return path
+
+
+def private_dir(path: Path) -> Path:
+    """``mkdir -p`` where every folder it creates is 0700 (``Path.mkdir`` gives parents 0755)."""
+    missing: list[Path] = []
+    here = path
+    while not here.exists():
+        missing.append(here)
+        if here.parent == here:
+            break
+        here = here.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            pass  # another process made it meanwhile
+        else:
+            folder.chmod(DIR_MODE)  # the umask may have taken bits we want gone anyway
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` (and its folders) as an empty 0600 file if absent; leave it otherwise."""
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))
+    return path
+
+
+def open_private(path: Path) -> int:
+    """A file descriptor for writing ``path`` afresh, created 0600 (job logs)."""
+    private_dir(path.parent)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
 
 
 @dataclass(frozen=True)
@@ -41,6 +95,9 @@ class Config:
     dram_w_per_gib: float | None = None
     interval_s: float | None = None
     database_url: str | None = None
+    api_require_token_for_reads: bool | None = None
+    api_trusted_proxies: tuple[str, ...] | None = None
+    api_allowed_hosts: tuple[str, ...] | None = None
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -51,8 +108,65 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "dram_w_per_gib": (int, float),
     "interval_s": (int, float),
     "database_url": (str,),
+    "api_require_token_for_reads": (bool,),
+    "api_trusted_proxies": (list,),
+    "api_allowed_hosts": (list,),
 }
-_POSITIVE = {"cpu_tdp_w", "cpu_threads", "dram_w_per_gib", "interval_s"}
+_STRING_LISTS = {"api_trusted_proxies", "api_allowed_hosts"}
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The range a numeric setting must lie in (inclusive unless ``above``). Units: the key's."""
+
+    minimum: float
+    maximum: float
+    unit: str
+    above: bool = False  # strictly greater than ``minimum``
+
+    def problem(self, value: float) -> str | None:
+        """Why ``value`` is refused, or None."""
+        if not math.isfinite(value):
+            return f"must be a finite number of {self.unit}"
+        low = value <= self.minimum if self.above else value < self.minimum
+        if low or value > self.maximum:
+            op = ">" if self.above else "at least"
+            return f"must be {op} {self.minimum:g} and at most {self.maximum:g} {self.unit}"
+        return None
+
+
+#: One rule per numeric setting, for config.toml and the flags that override it.
+LIMITS: dict[str, Limit] = {
+    # Below 10 ms the sampler spends more than it measures; above an hour it is no timeline.
+    "interval_s": Limit(0.01, 3600.0, "s"),
+    "cpu_tdp_w": Limit(0.0, 10_000.0, "W", above=True),
+    "cpu_threads": Limit(1, 1_000_000, "threads"),
+    "dram_w_per_gib": Limit(0.0, 100.0, "W/GiB", above=True),
+}
+
+
+def check_number(key: str, value: float, where: str) -> float:
+    """``value`` if it is within :data:`LIMITS` for ``key``; else a ConfigError naming ``where``."""
+    problem = LIMITS[key].problem(value)
+    if problem:
+        raise ConfigError(f"{where} {problem}, not {value!r}")
+    return value
+
+
+def parse_networks(values: Any, where: str = "api_trusted_proxies") -> tuple[Any, ...]:
+    """``["127.0.0.1", "10.0.0.0/8"]`` as ``ipaddress`` networks; a bad entry is a ConfigError."""
+    import ipaddress
+
+    out = []
+    for value in values:
+        try:
+            out.append(ipaddress.ip_network(str(value).strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{where}: {value!r} is not an IP address or network",
+                hint="write addresses such as 127.0.0.1 or 10.0.0.0/8",
+            ) from None
+    return tuple(out)
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -64,13 +178,23 @@ def _line_of(text: str, key: str) -> int | None:
 
 def load_config(path: Path | None = None) -> Config:
     """Read ``config.toml`` from ``WATTWISE_HOME``; missing file = all defaults."""
+    import tomllib
+
     path = path or home() / "config.toml"
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return Config()
     except OSError as err:
         raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        at_line = raw[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{at_line}: not UTF-8 text (byte {err.start})",
+            hint="write config.toml as UTF-8 TOML, or move it away",
+        ) from None
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -80,16 +204,24 @@ def load_config(path: Path | None = None) -> Config:
         reason = str(err).split(" (at")[0]
         raise ConfigError(f"{where}: not valid TOML ({reason})") from None
     known = {f.name for f in fields(Config)}
-    for key, value in data.items():
+    for key, value in list(data.items()):
         line = _line_of(text, key)
         where = f"{path}:{line}" if line else str(path)
         if key not in known:
             raise ConfigError(
                 f"{where}: unknown setting {key!r}", hint=f"known: {', '.join(sorted(known))}"
             )
-        if isinstance(value, bool) or not isinstance(value, _TYPES[key]):
+        wrong_bool = isinstance(value, bool) and bool not in _TYPES[key]
+        if wrong_bool or not isinstance(value, _TYPES[key]):
             expected = " or ".join(t.__name__ for t in _TYPES[key])
             raise ConfigError(f"{where}: {key} must be {expected}, not {value!r}")
-        if key in _POSITIVE and isinstance(value, int | float) and value <= 0:
-            raise ConfigError(f"{where}: {key} must be positive, not {value!r}")
+        checked: Any = value  # its type is checked just above
+        if key in LIMITS:
+            check_number(key, checked, f"{where}: {key}")
+        if key in _STRING_LISTS:
+            if not all(isinstance(v, str) for v in checked):
+                raise ConfigError(f"{where}: {key} must be a list of strings, not {value!r}")
+            data[key] = tuple(checked)
+        if key == "api_trusted_proxies":
+            parse_networks(checked, f"{where}: {key}")
     return Config(**data)

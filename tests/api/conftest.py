@@ -22,6 +22,7 @@ from wattwise.store import RunStore
 TOKEN = "test-token-123"
 LOOPBACK = ("127.0.0.1", 50000)
 REMOTE = ("203.0.113.7", 50000)  # TEST-NET-3: never loopback
+BASE_URL = "http://localhost:8787"  # a Host the API answers (TestClient's own is refused)
 TRACE = Path(str(files("wattwise") / "data" / "carbon_US-CAL-CISO_2022-05_06.csv"))
 ORIGIN_S = 1655805600.0  # 2022-06-21 10:00 UTC, inside the trace
 
@@ -89,13 +90,13 @@ def app(
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, client=LOOPBACK) as c:
+    with TestClient(app, client=LOOPBACK, base_url=BASE_URL) as c:
         yield c
 
 
 @pytest.fixture
 def remote(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, client=REMOTE) as c:
+    with TestClient(app, client=REMOTE, base_url=BASE_URL) as c:
         yield c
 
 

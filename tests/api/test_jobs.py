@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import AUTH, LOOPBACK
+from tests.api.conftest import AUTH, BASE_URL, LOOPBACK
 from wattwise.api import create_app
 from wattwise.api.jobs import EngineJobs, JobBoard
 
@@ -80,7 +80,7 @@ def test_default_backend_is_the_engine_queue_in_the_store(
     # No head runs here: the job is queued in the store and waits for `wattwise serve`.
     app = create_app(store_url, home=wattwise_home, token="t", monitor_power=False)
     auth = {"Authorization": "Bearer t"}
-    with TestClient(app, client=LOOPBACK) as c:
+    with TestClient(app, client=LOOPBACK, base_url=BASE_URL) as c:
         assert c.get("/api/v1/jobs").json()["total"] == 0
         r = c.post("/api/v1/jobs", json=JOB, headers=auth)
         assert r.status_code == 201, r.text
@@ -115,7 +115,7 @@ def test_engine_jobs_carry_the_carbon_agnostic_baseline(
     jobs = EngineJobs(store_url) if given else None
     app = create_app(store_url, home=wattwise_home, token="t", monitor_power=False, jobs=jobs)
     auth = {"Authorization": "Bearer t"}
-    with TestClient(app, client=LOOPBACK) as c:
+    with TestClient(app, client=LOOPBACK, base_url=BASE_URL) as c:
         job_id = int(c.post("/api/v1/jobs", json=JOB, headers=auth).json()["id"])
         jobs = JobStore(store_url)
         with jobs.runs.engine.begin() as conn:  # as the head does: started, ended, measured

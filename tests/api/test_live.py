@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import AUTH, LOOPBACK, ORIGIN_S, measurement
+from tests.api.conftest import AUTH, BASE_URL, LOOPBACK, ORIGIN_S, measurement
 from tests.conftest import shared_data_dir
 from wattwise.api import create_app
 from wattwise.api.grid_view import GridView
@@ -113,7 +113,7 @@ def test_metrics_from_outside_need_the_token(remote: TestClient) -> None:
 def test_grid_defaults_to_the_configured_zone(wattwise_home: Path, store_url: str) -> None:
     (wattwise_home / "config.toml").write_text('zone = "DE"\n')
     app = create_app(store_url, home=wattwise_home, token="t", monitor_power=False)
-    with TestClient(app, client=LOOPBACK) as c:
+    with TestClient(app, client=LOOPBACK, base_url=BASE_URL) as c:
         g = c.get("/api/v1/grid").json()
     assert g["available"] is True and g["source"].startswith("static annual average DE")
     assert g["intensity_now"] == g["values"][-1] and g["forecast_values"]
@@ -125,7 +125,7 @@ def test_grid_from_a_configured_trace_is_forecast(wattwise_home: Path, store_url
         pytest.skip(f"{trace} not found (shared data beside the repository)")
     (wattwise_home / "config.toml").write_text(f'carbon_file = "{trace}"\n')
     app = create_app(store_url, home=wattwise_home, token="t", monitor_power=False)
-    with TestClient(app, client=LOOPBACK) as c:
+    with TestClient(app, client=LOOPBACK, base_url=BASE_URL) as c:
         g = c.get("/api/v1/grid", params={"back_h": 6, "ahead_h": 24}).json()
     assert g["available"] is True and "GB_2023_hourly.csv" in g["source"]
     assert len(g["forecast_values"]) == 24 and len(set(g["forecast_values"])) > 1

@@ -20,6 +20,12 @@ from wattwise.api import create_app
 EXAMPLES = 25
 
 
+@pytest.fixture(autouse=True)
+def _answer_testserver(wattwise_home: Path) -> None:
+    """schemathesis's ASGI client sends ``Host: testserver``: configure it as a served name."""
+    (wattwise_home / "config.toml").write_text('api_allowed_hosts = ["testserver"]\n')
+
+
 @pytest.fixture(params=["job-board", "engine-queue"])
 def any_app(
     request: pytest.FixtureRequest, app: FastAPI, wattwise_home: Path, store_url: str

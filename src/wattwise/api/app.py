@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from wattwise.api.auth import check_token, load_or_create_token
+from wattwise.api.auth import ApiSecurity, HostGuard, check_token, load_or_create_token
 from wattwise.api.grid_view import GridView
 from wattwise.api.jobs import EngineJobs, JobBackend
 from wattwise.api.state import AppState
@@ -49,6 +49,7 @@ def create_app(
     monitor_power: bool = True,
     power_interval_s: float = 1.0,
     nodes_info: Callable[[], list[dict[str, Any]]] | None = None,
+    security: ApiSecurity | None = None,
 ) -> FastAPI:
     """Build the API and dashboard.
 
@@ -59,10 +60,13 @@ def create_app(
     ``monitor_power`` a thread samples this machine's energy sources every
     ``power_interval_s`` for the live power chart and ``/metrics``. ``token`` defaults
     to the one in ``$WATTWISE_HOME/api_token`` (created on first start, mode 0600).
+    ``security`` (default: ``config.toml``'s, bound to loopback) says who reads without
+    the token and which Host names are answered (see :mod:`wattwise.api.auth`).
     """
     from wattwise.config import home as default_home
 
     home = home or default_home()
+    security = security or ApiSecurity.from_config()
     store = RunStore(store_url)
     if grid is None:
         grid = GridView.from_config()
@@ -79,6 +83,7 @@ def create_app(
         home=home,
         grid=grid,
         nodes_info=nodes_info,
+        security=security,
     )
 
     @asynccontextmanager
@@ -101,14 +106,16 @@ def create_app(
         version="0.1",
         description="Energy and carbon of AI workloads: runs, jobs, nodes, grid signals, "
         "optimize reports and simulations. Writes, and reads from outside loopback, need "
-        "`Authorization: Bearer <token>` (token in `$WATTWISE_HOME/api_token`).",
+        "`Authorization: Bearer <token>` (token in `$WATTWISE_HOME/api_token`); "
+        "`api_require_token_for_reads` asks for it on every read.",
         lifespan=lifespan,
     )
     app.state.wattwise = state
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(HostGuard, security=security)
 
     async def guard(request: Request) -> None:
-        check_token(request, state.token)
+        check_token(request, state.token, security)
 
     from wattwise.api.routes import jobs as jobs_routes
     from wattwise.api.routes import live, reports, runs

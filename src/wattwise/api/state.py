@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
+from wattwise.api.auth import ApiSecurity
 from wattwise.api.grid_view import GridView
 from wattwise.api.jobs import JobBackend
 from wattwise.api.telemetry import PowerMonitor, Telemetry
@@ -24,6 +25,7 @@ class AppState:
     grid: GridView | None = None
     monitor: PowerMonitor | None = None
     nodes_info: Any = None  # callable -> list[dict] of cluster nodes, when an engine gives one
+    security: ApiSecurity = field(default_factory=ApiSecurity)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -64,6 +64,10 @@ def serve_command(
     ] = "carbon",
     no_api: Annotated[bool, typer.Option("--no-api", help="do not serve the HTTP API")] = False,
     no_meter: Annotated[bool, typer.Option("--no-meter", help="do not meter jobs")] = False,
+    require_token_for_reads: Annotated[
+        bool,
+        typer.Option("--require-token-for-reads", help="API: the token for every read, too"),
+    ] = False,
 ) -> None:
     import threading
 
@@ -90,6 +94,7 @@ def serve_command(
         from wattwise.engine.schedule_adapter import ScheduleAdapter
 
         chosen = ScheduleAdapter(POLICIES[policy](), _forecaster(carbon))
+    listener = None if no_api else _bind_api(host, port)  # a busy port fails before Ray
     engine = Engine(
         EngineConfig(
             address=address,
@@ -108,10 +113,9 @@ def serve_command(
             file=sys.stderr,
         )
     stop = threading.Event()
-    server = None if no_api else _api_server(engine, host, port)
+    server = None if listener is None else _api_server(engine, listener, require_token_for_reads)
     if server is not None:
-        threading.Thread(target=server.run, name="wattwise-api", daemon=True).start()
-        print(f"wattwise: HTTP API on http://{host}:{port}", file=sys.stderr)
+        print(f"wattwise: HTTP API on {server.url}", file=sys.stderr)
     import signal
 
     def _stop(signum: int, _frame: object) -> None:
@@ -133,7 +137,7 @@ def serve_command(
     finally:
         print("wattwise: stopping; running jobs are requeued by the next head", file=sys.stderr)
         if server is not None:
-            server.should_exit = True
+            server.stop()
         engine.shutdown(stop_running=stop.is_set())
         if address is None:
             ray.shutdown()
@@ -157,25 +161,28 @@ def _forecaster(carbon: Path | None) -> Any:
     return from_zone
 
 
-def _api_server(engine: Any, host: str, port: int) -> Any:
-    """A uvicorn server for ``wattwise.api`` when it is installed, else ``None``."""
-    try:
-        import uvicorn
+def _bind_api(host: str, port: int) -> Any:
+    """The API's listening socket when ``wattwise.api`` is installed, else ``None``."""
+    from importlib.util import find_spec
 
-        from wattwise.api import create_app
-    except ImportError:
+    if find_spec("uvicorn") is None or find_spec("fastapi") is None:
         print("wattwise: note: HTTP API not installed; running the engine only", file=sys.stderr)
         return None
-    jobs = None
-    try:  # the API's adapter onto EngineClient: HTTP submit/cancel go to this store
-        from wattwise.api.jobs import EngineJobs
+    from wattwise.api.server import bind_listener
 
-        jobs = EngineJobs(engine.store.url)
-    except ImportError:
-        pass
-    app = create_app(engine.store.url, jobs=jobs, nodes_info=lambda: _nodes_info(engine))
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
-    return uvicorn.Server(config)
+    return bind_listener(host, port)
+
+
+def _api_server(engine: Any, listener: Any, require_token_for_reads: bool) -> Any:
+    """The API on ``listener``, over the engine's store (HTTP submit/cancel go there)."""
+    from wattwise.api.server import serve_api
+
+    return serve_api(
+        listener,
+        engine.store.url,
+        nodes_info=lambda: _nodes_info(engine),
+        require_token_for_reads=require_token_for_reads,
+    )
 
 
 def _nodes_info(engine: Any) -> list[dict[str, Any]]:
