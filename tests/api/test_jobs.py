@@ -141,7 +141,7 @@ def test_cancel_answers_409_for_a_finished_job_and_503_for_a_failing_store(
     monkeypatch.setenv("WATTWISE_LOCK_TIMEOUT_S", "0.2")
     app = create_app(store_url, home=wattwise_home, token="t", monitor_power=False)
     auth = {"Authorization": "Bearer t"}
-    with TestClient(app, client=LOOPBACK) as c:
+    with TestClient(app, client=LOOPBACK, base_url=BASE_URL) as c:
         done = c.post("/api/v1/jobs", json=JOB, headers=auth).json()["id"]
         c.post(f"/api/v1/jobs/{done}/cancel", headers=auth)
         assert c.post(f"/api/v1/jobs/{done}/cancel", headers=auth).status_code == 409
