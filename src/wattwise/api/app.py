@@ -71,10 +71,10 @@ def create_app(
     if grid is None:
         grid = GridView.from_config()
     if jobs is None:
-        engine_jobs = EngineJobs(store_url, mean_intensity=grid.mean_intensity)
+        engine_jobs = EngineJobs(store_url, intensity=grid.as_provider())
         jobs, nodes_info = engine_jobs, nodes_info or engine_jobs.nodes
-    elif isinstance(jobs, EngineJobs) and jobs.mean_intensity is None:
-        jobs.mean_intensity = grid.mean_intensity  # baselines on this app's grid
+    elif isinstance(jobs, EngineJobs) and jobs.intensity is None:
+        jobs.intensity = grid.as_provider()  # baselines on this app's grid
     state = AppState(
         store=store,
         jobs=jobs,

@@ -81,6 +81,14 @@ class GridView:
         except WattwiseError:
             return None
 
+    def as_provider(self) -> IntensityProvider | None:
+        """The actual intensity as a provider (its own, or one over its trace)."""
+        if self.provider is not None or self.trace is None:
+            return self.provider
+        from wattwise.grid.provider import TraceProvider
+
+        return TraceProvider(self.trace, self.source)
+
     def forecast_from(self, t_s: float) -> tuple[list[float], list[float]]:
         """Forecast issued at the hour containing ``t_s``: (hour starts, values)."""
         i = self._index(t_s)

@@ -1,9 +1,9 @@
 """Where the API gets jobs from: a small protocol with two implementations.
 
-:class:`JobBoard` keeps jobs in memory for a process that runs them itself (the
-demo's scheduler feeds it). :class:`EngineJobs` is the default: the engine's
-client, which reads and writes the job queue in the store, so it works whether or
-not a head (``wattwise serve``) is running.
+:class:`JobBoard` keeps jobs in memory for a process that runs them itself.
+:class:`EngineJobs` is the default: the engine's client, which reads and writes the
+job queue in the store, so it works whether or not a head (``wattwise serve``, or the
+demo's local runner) is running.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wattwise.api.models import JobOut, JobSubmit
 from wattwise.store.status import TERMINAL, JobStatus
-from wattwise.units import co2e_grams
+
+if TYPE_CHECKING:
+    from wattwise.grid import IntensityProvider
 
 
 class JobNotFound(LookupError):
@@ -138,25 +140,33 @@ class EngineJobs:
     def __init__(
         self,
         store_url: str | None = None,
-        mean_intensity: Callable[[float, float], float | None] | None = None,
+        intensity: IntensityProvider | None = None,
     ) -> None:
         from wattwise.engine.client import EngineClient
 
         self.client = EngineClient(store_url)
-        # Mean grid intensity over a period (gCO₂e/kWh), for the carbon-agnostic baseline.
-        self.mean_intensity = mean_intensity
+        # The grid the jobs ran on (gCO₂e/kWh, in the jobs' clock), for the baseline.
+        self.intensity = intensity
         self._baselines: dict[int, float | None] = {}
 
     def _baseline(self, rec: Any) -> float | None:
-        """What the job would have emitted had it started on arrival. Units: gCO₂e."""
-        if self.mean_intensity is None or rec.status != JobStatus.SUCCEEDED or not rec.energy_j:
+        """What the job would have emitted had it started on arrival
+        (:mod:`wattwise.engine.baseline`). Units: gCO₂e."""
+        if self.intensity is None or rec.status != JobStatus.SUCCEEDED or not rec.energy_j:
             return None
         if not (rec.started_s and rec.ended_s):
             return None
         if rec.id not in self._baselines:
-            run_s = max(rec.ended_s - rec.started_s, 1.0)
-            mean = self.mean_intensity(rec.submitted_s, rec.submitted_s + run_s)
-            self._baselines[rec.id] = None if mean is None else co2e_grams(rec.energy_j, mean)
+            from wattwise.engine.baseline import RanJob, all_at_once_co2e_g
+            from wattwise.errors import WattwiseError
+
+            power = self.client.store.runs.samples(rec.run_id) if rec.run_id else []
+            job = RanJob(rec.energy_j, rec.submitted_s, rec.started_s, rec.ended_s, tuple(power))
+            try:
+                series = self.intensity.series(*job.arrival_window())
+                self._baselines[rec.id] = all_at_once_co2e_g(job, series)
+            except WattwiseError:  # no intensity data for those hours
+                self._baselines[rec.id] = None
         return self._baselines[rec.id]
 
     def _node_names(self) -> dict[str, str]:

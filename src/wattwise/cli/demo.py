@@ -1,40 +1,36 @@
 """``wattwise demo``: the whole loop on one machine, in a couple of minutes.
 
 It replays a real carbon-intensity trace (California, June 2022, shipped in
-``wattwise/data``) on an accelerated clock, serves the API and dashboard, submits a
-queue of real small AI jobs built from ``examples/`` (training, inference, an
-optimize run), plans each one into the cleanest window its deadline allows (from the
-forecast a scheduler would have had), runs it as a metered subprocess, stores it as
-a run and prints a table row as each finishes: energy, CO₂e, and the CO₂e it would
-have emitted had everything started on arrival. Ctrl-C stops it cleanly.
+``wattwise/data``) on an accelerated clock, serves the API and dashboard, and submits a
+queue of real small AI jobs (the scripts in ``examples/jobs`` and an optimize run) to
+the engine: a local Ray instance with the carbon-aware policy, or with ``--engine
+local`` (or when Ray does not start) :class:`~wattwise.engine.local_runner.LocalRunner`.
+It prints a table row as each job finishes: energy, CO₂e, and what it would have
+emitted had it started on arrival (:mod:`wattwise.engine.baseline`, via the API's job
+backend). Ctrl-C stops it cleanly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from wattwise.units import co2e_grams
-
 if TYPE_CHECKING:
     from wattwise.api.clock import Clock
     from wattwise.api.grid_view import GridView
-    from wattwise.api.jobs import JobBoard
     from wattwise.api.models import JobOut
     from wattwise.api.telemetry import Telemetry
-    from wattwise.meter import Meter
-    from wattwise.store import RunStore
+    from wattwise.engine.head import Engine
+    from wattwise.engine.local_runner import LocalRunner
 
 TRACE_FILE = "carbon_US-CAL-CISO_2022-05_06.csv"
 DEFAULT_START = "2022-06-21T10:00"  # 03:00 in California: dirty now, solar from 14:00 UTC
@@ -44,7 +40,8 @@ HOUR_S = 3600.0
 
 @dataclass(frozen=True)
 class Template:
-    """One kind of demo job. ``expected_wall_s`` sizes its window in the plan. Units: s, h."""
+    """One kind of demo job: ``python ARGS`` run in the repository. ``expected_wall_s``
+    is the runtime it declares to the engine. Units: s, h."""
 
     name: str
     kind: str
@@ -54,16 +51,26 @@ class Template:
     needs: str | None = None  # a path (relative to the repo) that must exist
 
 
+_INFER, _TRAIN = "examples/jobs/infer.py", "examples/jobs/train.py"
+_OPTIMIZE = ("-m", "wattwise.cli.main", "optimize", "examples/digits_mlp.py", "--rounds", "1")
 TEMPLATES = (
-    Template("train tiny-transformer", "training", ("train", "tiny_transformer_train.py"), 8, 10),
-    Template("infer digits-mlp", "inference", ("infer", "digits_mlp.py", "5"), 7, 8),
-    Template("urgent infer digits", "inference", ("infer", "digits_mlp.py", "2"), 6, 0),
-    Template("train digits-mlp", "training", ("fit", "digits_mlp.py"), 6, 12),
-    Template("optimize digits-mlp", "optimize", ("optimize", "digits_mlp.py"), 40, 1),
+    Template(
+        "train tiny-transformer", "training", (_TRAIN, "examples/tiny_transformer_train.py"), 8, 10
+    ),
+    Template("infer digits-mlp", "inference", (_INFER, "examples/digits_mlp.py", "5"), 7, 8),
+    Template("urgent infer digits", "inference", (_INFER, "examples/digits_mlp.py", "2"), 6, 0),
+    Template("train digits-mlp", "training", (_INFER, "examples/digits_mlp.py"), 6, 12),
+    Template(
+        "optimize digits-mlp",
+        "optimize",
+        (*_OPTIMIZE, "--no-progress", "--runtimes", "fp32,torch-int8-tensor"),
+        40,
+        1,
+    ),
     Template(
         "embed STS minilm",
         "inference",
-        ("infer", "minilm_sts.py", "1"),
+        (_INFER, "examples/minilm_sts.py", "1"),
         40,
         12,
         needs="../shared/data/text/sts-dev.csv",
@@ -73,292 +80,28 @@ TEMPLATES = (
 DEFAULT_JOBS = 5
 
 
-# -- the job processes (run as `python -c "...demo import job_main..." ARGS`) ---------------
-
-
-def _predictor(workload: Any, model: Any) -> Any:
-    import numpy as np
-    import torch
-
-    def predict(items: Any) -> Any:
-        rows = []
-        for i in range(0, len(items), workload.batch_size):
-            batch = workload.collate(items[i : i + workload.batch_size])
-            tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in batch.items()}
-            with torch.no_grad():
-                out = workload.forward(model, tensors) if workload.forward else model(**tensors)
-            arr = out.detach().float().numpy()
-            rows.append(workload.postprocess(arr, batch) if workload.postprocess else arr)
-        return np.concatenate(rows)
-
-    return predict
-
-
-def job_main(argv: list[str]) -> None:
-    """Body of one demo job: ``train F``, ``fit F``, ``infer F REPEAT`` or ``optimize F``."""
-    action, file = argv[0], str(REPO / "examples" / argv[1])
-    if action == "optimize":
-        from wattwise.cli import optimize
-
-        app = typer.Typer()
-        optimize.register(app)
-        app.command("noop", hidden=True)(lambda: None)
-        runtimes = "fp32,torch-int8-tensor"
-        args = ["optimize", file, "--rounds", "1", "--no-progress", "--runtimes", runtimes]
-        app(args, standalone_mode=False)
-        return
-    import torch
-
-    from wattwise.optimize.workload import load_workload
-
-    torch.manual_seed(0)
-    torch.set_num_threads(1)  # jobs share the cores; one thread each avoids oversubscription
-    w: Any = load_workload(file)
-    if action == "train":
-        model = w.model_factory()
-        opt = torch.optim.Adam(model.parameters(), lr=w.lr)
-        for step in range(w.steps):
-            x, y = w.batches(w.batch_size, step)
-            opt.zero_grad()
-            w.loss(model, x, y).backward()
-            opt.step()
-        model.eval()
-        print(f"{w.steps} steps, {w.metric} {w.evaluate(model):.4f}")
-    elif action == "fit":
-        model = w.model_factory().eval()  # digits_mlp trains its MLP here
-        print(f"trained, {w.metric} {w.evaluate(_predictor(w, model)):.4f}")
-    elif action == "infer":
-        model = w.model_factory().eval()
-        predict = _predictor(w, model)
-        repeat = int(argv[2])
-        for _ in range(repeat):
-            predict(w.inputs)
-        print(f"{repeat * len(w.inputs)} items, {w.metric} {w.evaluate(predict):.4f}")
-    else:
-        raise SystemExit(f"unknown demo job action {action!r}")
-
-
-# -- the demo's scheduler: plan, start, meter, account ----------------------------------------
-
-
-@dataclass
-class Running:
-    job_id: str
-    template: Template
-    proc: subprocess.Popen[str]
-    meter: Meter
-    run_id: int
-    wall_start_s: float
-    log: Path
-
-
-class DemoLoop:
-    """Plans jobs into clean windows on the replay clock and runs up to ``slots`` at once."""
+class DemoRun:
+    """The demo's jobs on one engine (the Ray head or the local runner), read back through
+    the API's job backend on the grid clock. The engine works in wall time; the grid is
+    compressed into it (:mod:`wattwise.api.replay`)."""
 
     def __init__(
         self,
-        board: JobBoard,
-        grid: GridView,
-        clock: Clock,
-        store: RunStore,
-        *,
-        slots: int,
-        wall_end_s: float,
-        logs: Path,
-    ) -> None:
-        self.board, self.grid, self.clock, self.store = board, grid, clock, store
-        self.slots, self.wall_end_s, self.logs = slots, wall_end_s, logs
-        self.templates: dict[str, Template] = {}
-        self.running: dict[str, Running] = {}
-        self.cancelled: list[JobOut] = []  # stopped by stop_all, not yet reported
-
-    def plan(self, job: JobOut, template: Template) -> None:
-        """Pick the start in the deadline that minimises forecast intensity over the run."""
-        from wattwise.errors import WattwiseError
-        from wattwise.grid.window import best_window
-        from wattwise.units import TimeSeries
-
-        self.templates[job.id] = template
-        now = self.clock.now_s()
-        run_s = template.expected_wall_s * self.clock.speed
-        # The demo must end on time: no plan may finish after its last wall second.
-        latest_end = self.clock.to_sim_s(self.wall_end_s) - run_s
-        deadline = min(job.deadline_s or now, latest_end)
-        start, note = now, "no slack: starts now"
-        times, values = self.grid.forecast_from(now)
-        if deadline > now + run_s and times:
-            import numpy as np
-
-            series = TimeSeries(np.array(times), np.array(values), "gCO2e/kWh", HOUR_S)
-            try:
-                window = best_window(series, run_s, earliest_s=now, deadline_s=deadline)
-                start = window.start_s
-                note = f"planned for forecast {window.mean_intensity:.0f} g/kWh"
-            except WattwiseError as err:
-                note = f"starts now ({err})"
-        status = "waiting" if start > now + 60 else "queued"
-        self.board.update(
-            job.id, status=status, planned_start_s=start, planned_end_s=start + run_s, detail=note
-        )
-
-    def _start(self, job: JobOut) -> None:
-        from wattwise.meter import Meter
-
-        t = self.templates[job.id]
-        log = self.logs / f"{job.id}.log"
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-        with log.open("w") as out:
-            proc = subprocess.Popen(
-                job.command,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                text=True,
-                cwd=REPO,
-                start_new_session=True,  # Ctrl-C reaches the demo, which stops the jobs itself
-            )
-        meter = Meter(pid=proc.pid, interval_s=0.5)
-        meter.begin(job.id)
-        started = self.clock.now_s()
-        run_id = self.store.start_run(
-            job.name, job.command, kind="job", cpus=job.cpus, meta={"job_id": job.id}
-        )
-        self.running[job.id] = Running(job.id, t, proc, meter, run_id, time.time(), log)
-        self.board.update(job.id, status="running", started_s=started, node=os.uname().nodename)
-
-    def _finish(self, r: Running, status: str) -> JobOut:
-        m = r.meter.end(r.job_id)
-        r.meter.close()
-        ended = self.clock.now_s()
-        job = self.board.get_job(r.job_id)
-        started = job.started_s or ended
-        sim_run_s = max(ended - started, 1.0)
-        mean = self.grid.mean_intensity(started, started + sim_run_s)
-        # The carbon-agnostic baseline: the same work, started the moment it arrived.
-        base_mean = self.grid.mean_intensity(job.submitted_s, job.submitted_s + sim_run_s)
-        co2 = None if mean is None else co2e_grams(m.energy_j, mean)
-        base = None if base_mean is None else co2e_grams(m.energy_j, base_mean)
-        out_lines = r.log.read_text(errors="replace").strip().splitlines()
-        # The result line: optimize's choice, or the job's last line.
-        chosen = [ln for ln in out_lines if ln.startswith("chose ")]
-        detail = (chosen or out_lines or [""])[-1][:160]
-        source = f"{TRACE_FILE} replayed at {_fmt(started)}"
-        self.store.finish_run(
-            r.run_id,
-            replace(m, name=job.name, co2e_g=co2, intensity_source=source),
-            status="completed" if status == "done" else status,
-            exit_code=r.proc.returncode,
-            meta={"job_id": job.id, "baseline_co2e_g": base, "grid_time_s": started},
-        )
-        return self.board.update(
-            r.job_id,
-            status=status,
-            ended_s=ended,
-            duration_s=m.duration_s,
-            energy_j=m.energy_j,
-            co2e_g=co2,
-            baseline_co2e_g=base,
-            estimated=m.estimated,
-            run_id=r.run_id,
-            detail=detail if status == "done" else f"exit {r.proc.returncode}: {detail}",
-        )
-
-    def step(self) -> list[JobOut]:
-        """Advance once: finish, release and start jobs. Returns jobs that just finished."""
-        finished, self.cancelled = self.cancelled, []
-        for job_id, r in list(self.running.items()):
-            if r.proc.poll() is not None:
-                del self.running[job_id]
-                status = "done" if r.proc.returncode == 0 else "failed"
-                finished.append(self._finish(r, status))
-            elif self.board.get_job(job_id).status == "cancelled":
-                self._stop(r)
-                del self.running[job_id]
-        now = self.clock.now_s()
-        ready = []
-        for job in self.board.all():
-            if job.status == "waiting" and (job.planned_start_s or 0) <= now:
-                job = self.board.update(job.id, status="queued")
-            if job.status == "queued":
-                ready.append(job)
-        ready.sort(key=lambda j: (j.planned_start_s or j.submitted_s, j.submitted_s))
-        for job in ready[: max(0, self.slots - len(self.running))]:
-            self._start(job)
-        return finished
-
-    def pending(self) -> int:
-        return sum(j.status in {"queued", "waiting", "running"} for j in self.board.all())
-
-    def submit(self, t: Template) -> None:
-        from wattwise.api.models import JobSubmit
-
-        kind: Any = t.kind
-        spec = JobSubmit(name=t.name, command=_job_command(t), deadline_h=t.deadline_h, kind=kind)
-        self.plan(self.board.add(spec), t)
-
-    def jobs(self) -> list[JobOut]:
-        return self.board.all()
-
-    def close(self) -> None:
-        """Nothing to release: every job has been stopped or finished."""
-
-    def _stop(self, r: Running) -> None:
-        try:
-            os.killpg(r.proc.pid, signal.SIGTERM)
-            r.proc.wait(timeout=5)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(r.proc.pid, signal.SIGKILL)
-            r.proc.wait(timeout=5)
-        m = r.meter.end(r.job_id)
-        r.meter.close()
-        self.store.finish_run(r.run_id, m, status="interrupted", meta={"job_id": r.job_id})
-
-    def stop_all(self, why: str) -> None:
-        """Stop running jobs and cancel the rest, saying why; the next step reports them."""
-        for job_id, r in list(self.running.items()):
-            self._stop(r)
-            del self.running[job_id]
-            self.cancelled.append(
-                self.board.update(
-                    job_id, status="cancelled", ended_s=self.clock.now_s(), detail=why
-                )
-            )
-        for job in self.board.all():
-            if job.status in {"queued", "waiting"}:
-                self.cancelled.append(self.board.update(job.id, status="cancelled", detail=why))
-
-
-class EngineLoop:
-    """The same queue on the engine: a local Ray instance, its carbon-aware policy, the
-    job queue in the store. The engine works in wall time; the grid is compressed into
-    it (:mod:`wattwise.api.replay`) and its jobs are mapped back for the dashboard."""
-
-    def __init__(
-        self,
+        engine: Engine | LocalRunner,
         grid: GridView,
         clock: Clock,
         *,
-        slots: int,
         wall_end_s: float,
         telemetry: Telemetry | None = None,
     ) -> None:
         from wattwise.api.jobs import EngineJobs
-        from wattwise.api.replay import ReplayJobs, ReplayProvider, replay_forecast
+        from wattwise.api.replay import ReplayJobs, ReplayProvider
         from wattwise.engine.client import EngineClient
-        from wattwise.engine.head import Engine, EngineConfig
-        from wattwise.engine.policy import CarbonAwarePolicy
 
-        self.grid, self.clock, self.wall_end_s = grid, clock, wall_end_s
-        provider = ReplayProvider(grid, clock)
-        policy = CarbonAwarePolicy(forecast=replay_forecast(grid, clock), step_s=900 / clock.speed)
-        self.engine = Engine(
-            EngineConfig(num_cpus=slots, policy=policy, carbon=lambda zone: provider)
-        )
+        self.engine, self.clock, self.wall_end_s = engine, clock, wall_end_s
         self.client = EngineClient()
-        self.engine_jobs = EngineJobs()
+        self.engine_jobs = EngineJobs(intensity=ReplayProvider(grid, clock))
         self.backend = ReplayJobs(self.engine_jobs, clock)
-        self.templates: dict[str, Template] = {}
         self.reported: set[str] = set()
         # The store keeps the jobs of earlier runs; this run reports and totals only
         # the jobs submitted after it started (ids grow).
@@ -370,10 +113,13 @@ class EngineLoop:
 
     def _sample_nodes(self) -> None:
         """Feed each Ray node's metered device energy to the dashboard, once a second."""
+        from wattwise.engine.head import Engine
         from wattwise.meter import Device
 
         now = time.time()
-        if self.telemetry is None or now - self._last_sample < 1.0:
+        if not isinstance(self.engine, Engine) or self.telemetry is None:
+            return
+        if now - self._last_sample < 1.0:
             return
         self._last_sample = now
         names = {n.node_id: n.name for n in self.engine.node_views()}
@@ -388,17 +134,13 @@ class EngineLoop:
                     delta = max(0.0, energy_j - before[1])
                     self.telemetry.add(node, device, now, delta / (now - before[0]), delta)
 
-    def start(self) -> None:
-        """Start Ray and the head (seconds); raises if Ray cannot start."""
-        self.engine.start()
-
     def submit(self, t: Template) -> None:
         now = time.time()
         # The demo must end on time: cap every deadline at its last wall second.
         slack = min(t.deadline_h * HOUR_S / self.clock.speed, self.wall_end_s - now)
         spec: dict[str, Any] = {
             "name": t.name,
-            "command": _job_command(t),
+            "command": [sys.executable, *t.args],
             "cpus": 1,
             "runtime": f"{t.expected_wall_s:g}s",
             "env": {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
@@ -408,30 +150,24 @@ class EngineLoop:
         if slack > 2 * t.expected_wall_s:
             spec["deadline"] = f"{slack - t.expected_wall_s:.1f}s"
         job_id = str(self.client.submit(spec))
-        self.templates[job_id] = t
         self.backend.runtime_s[job_id] = t.expected_wall_s
         self.backend.extra[job_id] = {"kind": t.kind}
 
     def _annotate(self, job: JobOut) -> JobOut:
-        """Add the baseline carbon and the job's result line once it has finished."""
+        """Add the job's result line (optimize's choice, else its last line) from its log."""
         from wattwise.config import home
 
-        extra = self.backend.extra.setdefault(job.id, {})
-        if job.energy_j is not None and job.started_s and job.ended_s:
-            sim_run_s = max(job.ended_s - job.started_s, 1.0)
-            mean = self.grid.mean_intensity(job.submitted_s, job.submitted_s + sim_run_s)
-            if mean is not None:
-                extra["baseline_co2e_g"] = co2e_grams(job.energy_j, mean)
         logs = sorted((home() / "logs").glob(f"job-{job.id}-try*.log"))
         lines = logs[-1].read_text(errors="replace").strip().splitlines() if logs else []
         chosen = [ln for ln in lines if ln.startswith("chose ")]
         result = (chosen or lines or [""])[-1][:160]
         if job.detail and job.status != "done":
             result = f"{job.detail[:80]} {result}".strip()
-        extra["detail"] = result
+        self.backend.extra.setdefault(job.id, {})["detail"] = result
         return self.backend.get_job(job.id)
 
     def step(self) -> list[JobOut]:
+        """Tick the engine once; return this run's jobs that just finished, oldest first."""
         self.engine.tick()
         self._sample_nodes()
         finished = []
@@ -453,7 +189,7 @@ class EngineLoop:
         return list(reversed(self._own_jobs()))
 
     def stop_all(self, why: str) -> None:
-        """Cancel everything not finished and let the head stop running tasks (grace 3 s)."""
+        """Cancel everything not finished and let the engine stop running jobs (grace 3 s)."""
         from wattwise.errors import WattwiseError
 
         for job in self.jobs():
@@ -467,11 +203,48 @@ class EngineLoop:
             time.sleep(0.05)
 
     def close(self) -> None:
-        self.engine.shutdown()
-        from wattwise.engine import ray_backend
+        from wattwise.engine.head import Engine
 
-        with contextlib.suppress(Exception):  # Ray may already be down after Ctrl-C
-            ray_backend.import_ray().shutdown()
+        self.engine.shutdown()
+        if isinstance(self.engine, Engine):
+            from wattwise.engine import ray_backend
+
+            with contextlib.suppress(Exception):  # Ray may already be down after Ctrl-C
+                ray_backend.import_ray().shutdown()
+
+
+def _start_engine(
+    kind: str, grid: GridView, clock: Clock, slots: int
+) -> tuple[Engine | LocalRunner, str]:
+    """The engine the demo runs on, and a line saying which. A Ray that fails to start
+    gives the local runner: the demo must not end for it."""
+    from wattwise.api.replay import ReplayProvider, replay_forecast
+    from wattwise.engine.local_runner import LocalRunner
+    from wattwise.engine.policy import CarbonAwarePolicy
+
+    provider = ReplayProvider(grid, clock)
+    policy = CarbonAwarePolicy(forecast=replay_forecast(grid, clock), step_s=900 / clock.speed)
+    note = ""
+    if kind == "ray":
+        from wattwise.engine.head import Engine, EngineConfig
+
+        typer.echo("engine: starting a local Ray instance ...")
+        engine = Engine(EngineConfig(num_cpus=slots, policy=policy, carbon=lambda _: provider))
+        try:
+            engine.start()
+            return (
+                engine,
+                f"engine: Ray, {slots} CPUs, carbon-aware policy on the replayed forecast",
+            )
+        except Exception as err:  # Ray failing to start must not end the demo
+            note = f"engine: Ray did not start ({_first_line(err)}); using local subprocesses\n"
+            from wattwise.engine import ray_backend
+
+            with contextlib.suppress(Exception):
+                ray_backend.import_ray().shutdown()
+    local = LocalRunner(cpus=slots, policy=policy, carbon=lambda _: provider)
+    local.start()
+    return local, f"{note}engine: local metered subprocesses, at most {slots} at once (no Ray)"
 
 
 # -- printing --------------------------------------------------------------------------------
@@ -519,11 +292,6 @@ def _totals(jobs: list[JobOut]) -> str:
 # -- the command -------------------------------------------------------------------------------
 
 
-def _job_command(t: Template) -> list[str]:
-    code = "import sys; from wattwise.cli.demo import job_main; job_main(sys.argv[1:])"
-    return [sys.executable, "-c", code, *t.args]
-
-
 def demo(
     duration: Annotated[
         float, typer.Option("--duration", help="stop after this many wall seconds", min=5)
@@ -553,10 +321,8 @@ def demo(
     from wattwise.api import create_app
     from wattwise.api.clock import Clock
     from wattwise.api.grid_view import GridView
-    from wattwise.api.jobs import JobBoard
     from wattwise.api.server import serve_in_thread
     from wattwise.api.telemetry import Telemetry
-    from wattwise.config import home
     from wattwise.errors import ConfigError
     from wattwise.grid import load_intensity
     from wattwise.store import RunStore
@@ -576,37 +342,23 @@ def demo(
         )
     clock = Clock(origin_s=origin, speed=speed)
     grid = GridView(clock, f"Electricity Maps US-CAL-CISO 2022 (LCA), {TRACE_FILE}", trace=trace)
-    store = RunStore()
     wall_end = time.time() + duration
     typer.echo(
         f"grid: California 2022 carbon trace replayed from {_fmt(origin)} UTC, "
-        f"1 s = {speed / 60:g} min; store: {store.url}"
+        f"1 s = {speed / 60:g} min; store: {RunStore().url}"
     )
     telemetry = Telemetry()
-    runner: DemoLoop | EngineLoop | None = None
-    if engine == "ray":
-        typer.echo("engine: starting a local Ray instance ...")
-        try:
-            runner = EngineLoop(grid, clock, slots=slots, wall_end_s=wall_end, telemetry=telemetry)
-            runner.start()
-            typer.echo(f"engine: Ray, {slots} CPUs, carbon-aware policy on the replayed forecast")
-        except Exception as err:  # Ray failing to start must not end the demo
-            typer.echo(f"engine: Ray did not start ({_first_line(err)}); using local subprocesses")
-            runner = None
+    runner_engine, line = _start_engine(engine, grid, clock, slots)
+    typer.echo(line)
+    runner = DemoRun(runner_engine, grid, clock, wall_end_s=wall_end, telemetry=telemetry)
     clock.restart()  # the replay starts now, whatever Ray's start-up took
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
-    if runner is None:
-        board = JobBoard(now_s=clock.now_s)
-        logs = home() / "demo-logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        local = DemoLoop(board, grid, clock, store, slots=slots, wall_end_s=wall_end, logs=logs)
-        submitted_by_api = Template("submitted job", "other", (), 10, 12)
-        board.on_submit = lambda job: local.plan(job, submitted_by_api)
-        runner = local
-        typer.echo(f"engine: local metered subprocesses, at most {slots} at once (no Ray)")
-    backend: Any = runner.backend if isinstance(runner, EngineLoop) else runner.board
-    nodes_info = runner.engine_jobs.nodes if isinstance(runner, EngineLoop) else None
-    app = create_app(jobs=backend, grid=grid, nodes_info=nodes_info, telemetry=telemetry)
+    app = create_app(
+        jobs=runner.backend,
+        grid=grid,
+        nodes_info=runner.engine_jobs.nodes,
+        telemetry=telemetry,
+    )
     server = serve_in_thread(app, "127.0.0.1", port)
     typer.echo(f"dashboard: http://127.0.0.1:{server.port}/   (API docs: /docs, metrics: /metrics)")
     queue = [t for t in TEMPLATES if t.needs is None or (REPO / t.needs).exists()]
@@ -626,8 +378,7 @@ def demo(
         if runner.pending():
             runner.stop_all(f"demo ended after {duration:g} s")
             _advance(runner, 0.0)
-        typer.echo(_totals(runner.jobs()))
-        _write_result(runner.jobs(), grid, speed)
+        _report(runner.jobs(), grid, speed)
         if serve:
             typer.echo(f"serving http://127.0.0.1:{server.port}/ until Ctrl-C")
             while server.thread.is_alive():
@@ -645,7 +396,13 @@ def demo(
         raise typer.Exit(130)
 
 
-def _advance(runner: DemoLoop | EngineLoop, seconds: float) -> None:
+def _report(jobs: list[JobOut], grid: GridView, speed: float) -> None:
+    """The end of a finished demo: the totals line and the saved comparison."""
+    typer.echo(_totals(jobs))
+    _write_result(jobs, grid, speed)
+
+
+def _advance(runner: DemoRun, seconds: float) -> None:
     """Step the runner for ``seconds``, printing a row for each job that finishes."""
     end = time.time() + seconds
     while True:
