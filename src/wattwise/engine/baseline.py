@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from wattwise.carbon import co2e_grams
+from wattwise.carbon import timeline_co2e_g
 from wattwise.meter.types import DeviceEnergy, Measurement, PowerSample
 from wattwise.units import TimeSeries
 
@@ -44,20 +42,17 @@ class RanJob:
 
 def all_at_once_co2e_g(job: RanJob, intensity: TimeSeries) -> float:
     """gCO₂e of ``job``'s energy timeline shifted to start at submission, under
-    ``intensity`` (gCO₂e/kWh, covering :meth:`RanJob.arrival_window`)."""
+    ``intensity`` (gCO₂e/kWh, covering :meth:`RanJob.arrival_window`), by the one
+    timeline sum :func:`wattwise.carbon.timeline_co2e_g`."""
     t0, t1 = job.arrival_window()
     shift = t0 - job.started_s
-    samples = [(t + shift, p) for t, p in job.power if t0 < t + shift <= t1]
-    if not samples:
-        # Flat power: one sample at each intensity change inside the window and one at
-        # its end, so every hour is weighed by its overlap with the run.
-        times = np.asarray(intensity.times_s, dtype=np.float64)
-        edges = [float(t) for t in times if t0 < t < t1] + [t1]
-        samples = [(t, job.energy_j / job.run_s) for t in edges]
     timeline, before = [], t0
-    for t, p in samples:
-        timeline.append(PowerSample(t_s=t, power_w=p, energy_j=p * (t - before)))
-        before = t
+    for t, p in job.power:
+        if t0 < t + shift <= t1 and p > 0:
+            timeline.append(
+                PowerSample(t_s=t + shift, power_w=p, energy_j=p * (t + shift - before))
+            )
+        before = max(before, t + shift)
     shifted = Measurement(
         name="all at once",
         start_s=t0,
@@ -65,4 +60,6 @@ def all_at_once_co2e_g(job: RanJob, intensity: TimeSeries) -> float:
         devices=(DeviceEnergy("job", "total", "metered", False, job.energy_j),),
         timeline=tuple(timeline),
     )
-    return co2e_grams(shifted, intensity)
+    # Energy the samples do not cover (all of it without samples) is priced flat over
+    # the window: each hour weighed by its overlap with the run.
+    return timeline_co2e_g(shifted, intensity)

@@ -2,7 +2,7 @@
 
 The engine's fallback where Ray is missing or does not start (``wattwise demo
 --engine local``). It plays the head's part on one local node: it plans queued jobs
-with the engine's :class:`~wattwise.engine.policy.Policy` (never later than the latest
+with the engine's :class:`~wattwise.engine.policy.PlacementPolicy` (never later than the latest
 safe start), starts due ones as their own process groups within ``cpus``, meters each
 with the :class:`~wattwise.meter.Meter` that ``wattwise measure`` uses (estimate
 settings from the config, carbon by :func:`wattwise.carbon.with_carbon`), stops
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wattwise.engine.policy import AsapPolicy, NodeView, PendingJob, Placement, Policy
+from wattwise.engine.policy import AsapPolicy, NodeView, PendingJob, Placement, PlacementPolicy
 from wattwise.engine.spec import JobSpec
 from wattwise.errors import WattwiseError
 from wattwise.store.jobs import JobCompletion, JobRecord, JobStore, NewTask, NodeRecord, TaskOutcome
@@ -58,7 +58,7 @@ class LocalRunner:
         store_url: str | None = None,
         *,
         cpus: float,
-        policy: Policy | None = None,
+        policy: PlacementPolicy | None = None,
         carbon: ProviderFor | None = None,
         interval_s: float = 0.5,
         home: Path | None = None,
@@ -67,7 +67,7 @@ class LocalRunner:
 
         self.store = JobStore(store_url)
         self.cpus = cpus
-        self.policy: Policy = policy or AsapPolicy()
+        self.policy: PlacementPolicy = policy or AsapPolicy()
         self.interval_s = interval_s
         self.home = home or default_home()
         self.head_id = f"local-{uuid.uuid4().hex[:12]}"
@@ -306,10 +306,10 @@ class LocalRunner:
         from wattwise.carbon import with_carbon
 
         if self._provider is None:
-            from wattwise.engine.carbon import default_provider_for
+            from wattwise.grid import resolve_provider
 
-            try:
-                self._provider = (self._carbon_for or default_provider_for)(None)
+            try:  # as the head resolves a node without a zone label: the user's grid
+                self._provider = (self._carbon_for or resolve_provider)(None)
             except WattwiseError as err:
                 self._provider = f"no intensity: {err}"
         if isinstance(self._provider, str):
