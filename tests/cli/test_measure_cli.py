@@ -102,7 +102,7 @@ def test_malformed_config_names_file_and_line(wattwise_home: Path) -> None:
     (wattwise_home / "config.toml").write_text('zone = "DE"\ncpu_tdp_w = -5\n')
     out = run("measure", "--", "true", home=wattwise_home)
     assert out.returncode == 2
-    assert "config.toml:2" in out.stderr and "positive" in out.stderr
+    assert "config.toml:2" in out.stderr and "cpu_tdp_w must be > 0" in out.stderr
     (wattwise_home / "config.toml").write_text('zone = "DE\n')
     out = run("measure", "--", "true", home=wattwise_home)
     assert out.returncode == 2 and "config.toml:1" in out.stderr and "TOML" in out.stderr
@@ -113,6 +113,28 @@ def test_bad_options_are_one_line_errors(wattwise_home: Path) -> None:
     assert out.returncode == 2 and "interval" in out.stderr and "Traceback" not in out.stderr
     out = run("measure", "--zone", "ATLANTIS", "--", "true", home=wattwise_home)
     assert out.returncode == 2 and "ATLANTIS" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--interval", "inf"),
+        ("--interval", "nan"),
+        ("--interval", "1e-9"),
+        ("--cpu-tdp", "nan"),
+        ("--cpu-tdp", "0"),
+        ("--cpu-tdp", "inf"),
+    ],
+)
+def test_non_finite_or_absurd_numbers_are_refused(
+    wattwise_home: Path, flag: str, value: str
+) -> None:
+    # These once tracebacked (inf), busy-looped (nan, 1e-9), lost the run to an SQL
+    # IntegrityError (tdp nan) or silently gave 0 J (tdp 0, which config.toml refuses).
+    out = run("measure", "--intensity", "100", flag, value, "--", "true", home=wattwise_home)
+    assert out.returncode == 2, out.stderr
+    assert flag in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
 
 
 def test_show_ranks_windows_and_export_writes_csv(wattwise_home: Path, tmp_path: Path) -> None:

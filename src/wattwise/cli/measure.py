@@ -56,14 +56,17 @@ def measure_command(
     name: Annotated[str | None, typer.Option("--name", help="run name (default: CMD)")] = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="do not record the run")] = False,
 ) -> None:
-    from wattwise.config import load_config
+    from wattwise.config import check_number, load_config
     from wattwise.meter import Meter
     from wattwise.session import carbon_provider, estimate_settings_from_config
 
     if not cmd:
         raise ConfigError("no command given", hint="usage: wattwise measure [OPTIONS] -- CMD ARGS")
-    if interval is not None and interval <= 0:
-        raise ConfigError(f"--interval must be positive, got {interval} s")
+    # The flags are held to the same limits as config.toml's keys (one rule, config.LIMITS).
+    if interval is not None:
+        check_number("interval_s", interval, "--interval")
+    if cpu_tdp is not None:
+        check_number("cpu_tdp_w", cpu_tdp, "--cpu-tdp")
     # Resolve carbon and settings before running anything: a bad file fails fast.
     provider = carbon_provider(zone, carbon, intensity)
     settings = estimate_settings_from_config(cpu_tdp)
