@@ -75,7 +75,7 @@ def test_api_and_demo_give_the_same_baseline(wattwise_home: Path) -> None:
         grid=grid,
         jobs=EngineJobs(intensity=provider),
     )
-    with TestClient(app, client=("127.0.0.1", 5000)) as c:
+    with TestClient(app, client=("127.0.0.1", 5000), base_url="http://127.0.0.1") as c:
         api = c.get(f"/api/v1/jobs/{job_id}").json()
     assert api["baseline_co2e_g"] == pytest.approx(shown.baseline_co2e_g, rel=1e-12)
     # ... and both are the domain function on the job's stored power timeline.
