@@ -83,7 +83,7 @@ def _provider(
         carbon_file=carbon,
         fixed_g_per_kwh=intensity,
         replay=replay,
-        emission=emission,  # type: ignore[arg-type]
+        emission=emission,
     )
 
 
