@@ -116,3 +116,23 @@ def test_many_processes_on_a_fresh_store_lose_nothing(tmp_path: Path) -> None:
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     assert JobStore(url).count_jobs("queued") == 80
+
+
+def test_submit_is_bounded_by_the_largest_live_node(tmp_path: Path) -> None:
+    from wattwise.engine.client import EngineClient
+    from wattwise.engine.spec import SpecError
+    from wattwise.store.jobs import NodeRecord
+
+    client = EngineClient(store=_store(tmp_path))
+    assert client.submit({"command": ["true"], "cpus": 1e6}) > 0  # no node known yet
+    client.store.upsert_nodes(
+        [
+            NodeRecord("a", "a", None, None, 16.0, 1.0, True, 0.0),
+            NodeRecord("b", "b", None, None, 64.0, 8.0, False, 0.0),  # gone
+        ]
+    )
+    with pytest.raises(SpecError, match=r"^cpus: .* to 16 \(the largest live node\), got 17$"):
+        client.submit({"command": ["true"], "cpus": 17})
+    with pytest.raises(SpecError, match=r"^gpus: .* to 1 \(the largest live node\), got 2$"):
+        client.submit({"command": ["true"], "gpus": 2})
+    assert client.submit({"command": ["true"], "cpus": 16, "gpus": 1}) > 0

@@ -5,7 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from wattwise.engine.spec import JobSpec, SpecError, load_spec_file, parse_duration_s, parse_spec
+from wattwise.engine.spec import (
+    JobSpec,
+    NodeSizes,
+    SpecError,
+    load_spec_data,
+    load_spec_file,
+    parse_duration_s,
+    parse_spec,
+)
 from wattwise.errors import DataFormatError
 
 NOW = 1_700_000_000.0
@@ -113,3 +121,43 @@ def test_job_file(tmp_path: Path) -> None:
         load_spec_file(wrong, NOW)
     with pytest.raises(DataFormatError, match="no such job file"):
         load_spec_file(tmp_path / "missing.yaml", NOW)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"cpus": 0.00001}, "cpus: must be a multiple of 0.0001 from 0.0001 to "),
+        ({"cpus": 0.00015}, "cpus: must be a multiple of 0.0001"),
+        ({"cpus": 1e300}, "cpus: must be a multiple of 0.0001 from 0.0001 to 9.22337e+14"),
+        ({"gpus": 10**26}, "gpus: must be a multiple of 0.0001 from 0 to 9.22337e+14"),
+    ],
+)
+def test_resources_ray_cannot_place_are_refused(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(SpecError) as err:
+        parse_spec({"command": "a", **fields}, NOW)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_resources_are_bounded_by_the_largest_node_when_known() -> None:
+    largest = NodeSizes(cpus=16.0, gpus=2.0)
+    assert parse_spec({"command": "a", "cpus": 0.25, "gpus": 2}, NOW, largest).cpus == 0.25
+    with pytest.raises(SpecError, match=r"^cpus: .* to 16 \(the largest live node\), got 17$"):
+        parse_spec({"command": "a", "cpus": 17}, NOW, largest)
+    with pytest.raises(SpecError, match=r"^gpus: .* from 0 to 2 \(the largest live node\), got 3$"):
+        parse_spec({"command": "a", "gpus": 3}, NOW, largest)
+
+
+def test_a_stored_spec_is_checked_again() -> None:
+    data = parse_spec({"command": "a"}, NOW).to_dict()
+    data["cpus"] = 0.00001
+    with pytest.raises(SpecError, match=r"^cpus: must be a multiple of 0\.0001"):
+        JobSpec.from_dict(data)
+
+
+def test_a_job_file_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"name: caf\xe9\ncommand: 'true'\n")
+    with pytest.raises(DataFormatError) as err:
+        load_spec_data(path)
+    assert str(err.value).startswith(f"{path}:1: not UTF-8 text (byte 9)")
+    assert "\n" not in str(err.value)

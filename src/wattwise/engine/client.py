@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from wattwise.engine.spec import JobSpec, parse_spec
+from wattwise.engine.spec import JobSpec, NodeSizes, check_resources, parse_spec
 from wattwise.store.jobs import JobRecord, JobStore, TaskRecord
 
 
@@ -30,8 +30,18 @@ class EngineClient:
     ) -> list[int]:
         """Validate every spec first, then queue them all in one transaction."""
         now = time.time() if submitted_s is None else submitted_s
-        parsed = [s if isinstance(s, JobSpec) else parse_spec(dict(s), now) for s in specs]
+        largest = self.largest_node()
+        parsed = [s if isinstance(s, JobSpec) else parse_spec(dict(s), now, largest) for s in specs]
+        for p in parsed:
+            check_resources(p.cpus, p.gpus, largest)
         return self.store.submit_many([(p.to_dict(), now, p.latest_start_s(now)) for p in parsed])
+
+    def largest_node(self) -> NodeSizes | None:
+        """The most CPUs and GPUs of a live node the head last saw (None: no head ran yet)."""
+        live = [n for n in self.store.list_nodes() if n.alive]
+        if not live:
+            return None
+        return NodeSizes(max(n.cpus for n in live), max(n.gpus for n in live))
 
     def list_jobs(
         self, status: str | Sequence[str] | None = None, limit: int | None = 50, offset: int = 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 import time
 import uuid
@@ -316,18 +317,35 @@ class Engine:
                     del self._jobs[job_id]
         else:
             records = self.store.pending_after(self._max_seen_id)
-        new = [r for r in records if r.id not in self._jobs]
-        for r in new:
-            spec = JobSpec.from_dict(r.spec)
+        new: list[JobRecord] = []
+        for r in records:
+            if r.id in self._jobs:
+                continue
+            self._max_seen_id = max(self._max_seen_id, r.id)
+            try:
+                spec = JobSpec.from_dict(r.spec)
+            except Exception as err:  # a stored spec this version refuses: fail it alone
+                self._fail_queued(r.id, f"cannot run this job: {_one_line(err, named=False)}")
+                continue
+            if r.attempts >= spec.max_attempts:  # its tries ran out under earlier heads
+                last = f" (last: {r.error})" if r.error else ""
+                self._fail_queued(
+                    r.id, f"tried {r.attempts} times, max_attempts is {spec.max_attempts}{last}"
+                )
+                continue
+            new.append(r)
             done = set()
             if r.attempts > 0:  # resumed after a head restart: keep shards that succeeded
                 done = {t.shard for t in self.store.tasks(r.id) if t.status == "succeeded"}
             todo = [i for i in range(spec.n_tasks) if i not in done]
             self._jobs[r.id] = _Job(r, spec, r.attempts + 1, todo, done=done)
-            self._max_seen_id = max(self._max_seen_id, r.id)
         if new:
             self._plan([self._jobs[r.id] for r in new])
         return bool(new)
+
+    def _fail_queued(self, job_id: int, why: str) -> None:
+        log.error("job %d failed: %s", job_id, why)
+        self.store.complete_jobs([JobCompletion(job_id, "failed", error=why)])
 
     def _pending_view(self, job: _Job) -> PendingJob:
         r = job.record
@@ -427,8 +445,23 @@ class Engine:
         for (node_key, _), members in batches.items():
             node = node_key.split("/")[0]
             for i in range(0, len(members), self.config.batch_max):
-                self._submit(node, members[i : i + self.config.batch_max])
+                self._submit_or_fail(node, members[i : i + self.config.batch_max])
         return True
+
+    def _submit_or_fail(self, node: str, members: list[tuple[_Job, int, int]]) -> None:
+        """Submit a batch; a job that cannot be dispatched fails alone, the head goes on."""
+        try:
+            self._submit(node, members)
+        except Exception as err:
+            if len(members) > 1:  # find the job at fault: submit each on its own
+                for member in members:
+                    self._submit_or_fail(node, [member])
+                return
+            job, _, task_id = members[0]
+            why = f"could not dispatch: {_one_line(err)}"
+            log.error("job %d %s", job.record.id, why)
+            job.todo.clear()
+            self._fail_tasks([(job.record.id, task_id)], why)
 
     def _short(self, spec: JobSpec) -> bool:
         """May share a Ray task with other jobs: declared short and CPU-only."""
@@ -513,6 +546,11 @@ class Engine:
                     # Ray's node table can lag behind the task error: stop using it now.
                     self._dead.add(node)
                     self._sync_nodes(force=True)
+                elif isinstance(err, ray.exceptions.RayTaskError):
+                    # The task's own code raised on a live node: running it again would
+                    # fail the same way (the worker stops its processes before it raises).
+                    self._fail_tasks([(t.job_id, t.task_id) for t in tasks], _one_line(err))
+                    continue
                 self._lost(tasks, _one_line(err), node if dead else None)
                 continue
             for res in results:
@@ -571,6 +609,16 @@ class Engine:
         if job is not None:
             job.running.discard(task_id)
             job.cancelled = True
+
+    def _fail_tasks(self, tasks: Sequence[tuple[int, int]], why: str) -> None:
+        """(job id, task id) that cannot succeed: fail them and their jobs, noting ``why``."""
+        self.store.finish_tasks([TaskOutcome(task_id, "failed", error=why) for _, task_id in tasks])
+        for job_id, task_id in tasks:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job.running.discard(task_id)
+                job.failed = job.failed or why
+        self._complete_finished()
 
     def _lost(self, tasks: Sequence[_InFlight], why: str, dead_node: str | None) -> None:
         """Tasks that vanished with their node or worker: run them again elsewhere."""
@@ -698,6 +746,18 @@ def _job_measurement(job: _Job) -> Measurement | None:
     )
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _one_line(err: BaseException, named: bool = True) -> str:
+    """The first line of ``err``'s message, without terminal colour codes (Ray adds them).
+
+    For a task that raised, Ray's error opens with the worker's name in colour; the
+    exception the task raised (its ``cause``) says what went wrong.
+    """
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, BaseException):
+        err = cause
+    text = _ANSI.sub("", str(err)).strip().splitlines()
+    first = text[0] if text else ""
+    return (f"{type(err).__name__}: {first}" if named else first or type(err).__name__)[:300]

@@ -55,6 +55,41 @@ class SpecError(ConfigError):
     """A job spec is invalid; the message names the field."""
 
 
+#: Ray keeps resource amounts as whole multiples of 1/10000 (its fixed-point
+#: ``ResourceSet``); a finer amount makes it raise when the task is submitted.
+RESOURCE_STEP = 0.0001
+#: Ray's fixed point is a signed 64-bit count of steps: the most any amount can be.
+RESOURCE_MAX = (2**63 - 1) * RESOURCE_STEP
+
+
+@dataclass(frozen=True)
+class NodeSizes:
+    """The most CPUs and GPUs any one live node has (what a job may ask for at most)."""
+
+    cpus: float
+    gpus: float
+
+
+def check_resources(cpus: float, gpus: float, largest: NodeSizes | None = None) -> None:
+    """Refuse amounts Ray cannot place: not finite, cpus <= 0, gpus < 0, finer than
+    :data:`RESOURCE_STEP`, or more than ``largest`` (when the nodes are known).
+    Raises :class:`SpecError` naming the field and the range allowed. Units: cores, GPUs.
+    """
+    for key, value, low in (("cpus", cpus, RESOURCE_STEP), ("gpus", gpus, 0.0)):
+        most = RESOURCE_MAX
+        where = ""
+        if largest is not None:
+            most = getattr(largest, key)
+            where = " (the largest live node)"
+        steps = value / RESOURCE_STEP if math.isfinite(value) else math.nan
+        fine = math.isfinite(steps) and abs(steps - round(steps)) <= 1e-6 * max(1.0, abs(steps))
+        if not (math.isfinite(value) and low <= value <= most and fine):
+            raise SpecError(
+                f"{key}: must be a multiple of {RESOURCE_STEP:g} from {low:g} to {most:g}"
+                f"{where}, got {value:g}"
+            )
+
+
 def parse_duration_s(value: object, what: str) -> float:
     """``"1h30m"`` -> 5400.0. Units: s. Raises :class:`SpecError` naming ``what``."""
     if isinstance(value, bool):
@@ -160,8 +195,9 @@ class JobSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
-        """Rebuild a spec stored by :meth:`to_dict` (already validated)."""
-        return cls(
+        """Rebuild a spec stored by :meth:`to_dict`. Its resources are checked again: an
+        older version may have stored amounts Ray cannot place (:class:`SpecError`)."""
+        spec = cls(
             **{
                 **data,
                 "command": tuple(data.get("command", ())),
@@ -169,6 +205,8 @@ class JobSpec:
                 "shards": tuple(data.get("shards", ())),
             }
         )
+        check_resources(spec.cpus, spec.gpus)
+        return spec
 
 
 def _positive_number(data: dict[str, Any], key: str, default: float) -> float:
@@ -198,11 +236,12 @@ def _optional_str(data: dict[str, Any], key: str) -> str | None:
     return value.strip()
 
 
-def parse_spec(data: object, submitted_s: float) -> JobSpec:
+def parse_spec(data: object, submitted_s: float, largest: NodeSizes | None = None) -> JobSpec:
     """Validate a job given as a mapping (a parsed YAML file or an API body).
 
-    Relative deadlines count from ``submitted_s`` (epoch s). Raises :class:`SpecError`
-    with a one-line message naming the bad field.
+    Relative deadlines count from ``submitted_s`` (epoch s); ``largest``, when the
+    nodes are known, bounds cpus and gpus. Raises :class:`SpecError` with a one-line
+    message naming the bad field.
     """
     if not isinstance(data, dict):
         raise SpecError(f"a job spec must be a mapping of fields, got {type(data).__name__}")
@@ -277,13 +316,16 @@ def parse_spec(data: object, submitted_s: float) -> JobSpec:
     name = _optional_str(data, "name")
     if name is None:
         name = Path(command[0]).name if command else str(entry).split(":")[-1]
+    cpus = _positive_number(data, "cpus", 1.0)
+    gpus = _int(data, "gpus", 0, 0)
+    check_resources(cpus, gpus, largest)
     return JobSpec(
         name=name[:200],
         command=command,
         entry=entry,
         args=tuple(args),
-        cpus=_positive_number(data, "cpus", 1.0),
-        gpus=_int(data, "gpus", 0, 0),
+        cpus=cpus,
+        gpus=gpus,
         runtime_s=runtime_s,
         deadline_s=deadline_s,
         interruptible=interruptible,
@@ -314,11 +356,18 @@ def load_spec_data(path: str | Path) -> dict[str, Any]:
 
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise DataFormatError(p, "no such job file") from None
     except OSError as err:
         raise DataFormatError(p, f"cannot read ({err.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        at_line = raw[: err.start].count(b"\n") + 1
+        raise DataFormatError(
+            p, f"not UTF-8 text (byte {err.start})", line=at_line, hint="save the job file as UTF-8"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
