@@ -1,0 +1,248 @@
+"""Carbon-aware device power for a running GPU job, on its node.
+
+The head sends a :class:`PowerPlan` with a GPU job that asks for it (``power: carbon``):
+the job's power-versus-time profile (from its history), η, its deadline and the
+planning signal from now to the deadline. The node's :class:`PowerGovernor` sets each
+of the job's GPUs to the limit :func:`~wattwise.optimize.gpu.carbon_power.choose_carbon_power_limit`
+picks, chooses again when the hour's intensity changes, and always puts the card back:
+at job end, on cancel and crash (``finally``), and after a kill of the whole node
+process (a private journal of the limits it changed, restored by the next governor).
+
+A card that refuses (no permission, no power-limit support, no NVML) gets a one-line
+note on the job and no cap; nothing else changes. Units: W, s (epoch), gCO₂e/kWh.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wattwise.config import home, private_dir
+from wattwise.errors import ConfigError, WattwiseError
+from wattwise.optimize.gpu.carbon_power import REPLAN_S, choose_carbon_power_limit
+from wattwise.optimize.gpu.nvml import PowerLimitActuator
+from wattwise.optimize.gpu.power_limit import PowerProfile
+from wattwise.units import TimeSeries
+
+log = logging.getLogger(__name__)
+
+#: η when the job names none: energy and time weighed alike, as Zeus's default.
+DEFAULT_ETA = 0.5
+
+
+@dataclass(frozen=True)
+class PowerPlan:
+    """What a node needs to govern one job's GPUs. Plain values, so it crosses Ray.
+
+    ``profiles``: (limit W, time s, energy J) for one unit of the job's work;
+    ``work_units``: how many units the job runs; ``signal_*``: the planning signal
+    (epoch s, gCO₂e/kWh, step s) from dispatch to the deadline.
+    """
+
+    eta: float
+    profiles: tuple[tuple[float, float, float], ...]
+    work_units: float
+    deadline_s: float
+    signal_times_s: tuple[float, ...]
+    signal_values: tuple[float, ...]
+    signal_step_s: float = 3600.0
+    replan_s: float = REPLAN_S
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.eta <= 1.0:
+            raise ConfigError(f"power eta must be within [0, 1], got {self.eta}")
+        if len(self.profiles) < 1 or not self.signal_times_s:
+            raise ConfigError("a power plan needs at least one profile and a signal")
+
+    def power_profiles(self) -> list[PowerProfile]:
+        return [PowerProfile(limit, t, e) for limit, t, e in self.profiles]
+
+    def signal(self) -> TimeSeries:
+        import numpy as np
+
+        return TimeSeries(
+            np.asarray(self.signal_times_s, dtype=np.float64),
+            np.asarray(self.signal_values, dtype=np.float64),
+            "gCO2e/kWh",
+            self.signal_step_s,
+        )
+
+
+@dataclass
+class PowerLog:
+    """What the governor did to one job, for the job's record. Units: W, epoch s."""
+
+    limits: list[tuple[float, float]] = field(default_factory=list)  # (at_s, limit_w)
+    note: str | None = None
+
+    @property
+    def limits_w(self) -> list[float]:
+        return [w for _, w in self.limits]
+
+
+class PowerJournal:
+    """The limits a governor changed, kept in a private file until they are put back.
+
+    One file per node: ``{gpu: {"previous_w": W, "pid": owner}}``. Restoring is
+    idempotent; an entry whose owner still runs is left alone.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path if path is not None else home() / "power" / "gpu-limits.json"
+
+    def read(self) -> dict[int, dict[str, float]]:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as err:
+            log.warning("power journal %s unreadable (%s); nothing to restore", self.path, err)
+            return {}
+        return {int(k): v for k, v in raw.items() if isinstance(v, dict)}
+
+    def _write(self, entries: dict[int, dict[str, float]]) -> None:
+        private_dir(self.path.parent)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({str(k): v for k, v in entries.items()}, f)
+        os.replace(tmp, self.path)
+
+    def remember(self, gpu: int, previous_w: float) -> None:
+        entries = self.read()
+        entries.setdefault(gpu, {"previous_w": previous_w, "pid": os.getpid()})
+        self._write(entries)
+
+    def forget(self, gpu: int) -> None:
+        entries = self.read()
+        if entries.pop(gpu, None) is not None:
+            self._write(entries)
+
+    def restore_orphans(self, actuator: PowerLimitActuator) -> list[int]:
+        """Put back the limits of owners that died (a killed node process). Returns GPUs."""
+        restored = []
+        for gpu, entry in self.read().items():
+            if _alive(int(entry.get("pid", -1))) and int(entry.get("pid", -1)) != os.getpid():
+                continue
+            try:
+                actuator.set_limit_w(gpu, float(entry["previous_w"]))
+            except (WattwiseError, KeyError, ValueError) as err:
+                log.warning("could not restore GPU %d's power limit: %s", gpu, err)
+                continue
+            self.forget(gpu)
+            restored.append(gpu)
+        return restored
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class PowerGovernor:
+    """Governs one job's GPUs from start to end; ``with`` guarantees the restore."""
+
+    def __init__(
+        self,
+        plan: PowerPlan,
+        gpus: Sequence[int],
+        actuator: PowerLimitActuator,
+        journal: PowerJournal | None = None,
+    ) -> None:
+        self.plan = plan
+        self.gpus = list(gpus)
+        self.actuator = actuator
+        self.journal = journal if journal is not None else PowerJournal()
+        self.log = PowerLog()
+        self._profiles = plan.power_profiles()
+        self._by_limit = {p.limit_w: p for p in self._profiles}
+        self._signal = plan.signal()
+        self._previous: dict[int, float] = {}
+        self._limit_w: float | None = None
+        self._since_s = 0.0
+        self._work_left = plan.work_units
+        self._next_s = math.inf
+        self._off = False
+
+    def __enter__(self) -> PowerGovernor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def start(self, now_s: float) -> None:
+        """Choose and set the first limit. A refusal becomes the job's note, no cap."""
+        if not self.gpus:
+            self._off = True
+            self.log.note = "power: no GPU assigned to this job; limit left alone"
+            return
+        self.journal.restore_orphans(self.actuator)
+        self._since_s = now_s
+        self._apply(now_s)
+
+    def tick(self, now_s: float) -> None:
+        """Choose again once the replan interval has passed (the hour's intensity)."""
+        if self._off or now_s < self._next_s:
+            return
+        self._advance(now_s)
+        self._apply(now_s)
+
+    def _advance(self, now_s: float) -> None:
+        if self._limit_w is not None:
+            done = (now_s - self._since_s) / self._by_limit[self._limit_w].time_s
+            self._work_left = max(self._work_left - done, 0.0)
+        self._since_s = now_s
+
+    def _apply(self, now_s: float) -> None:
+        choice = choose_carbon_power_limit(
+            self._profiles,
+            intensity_g_per_kwh=self._signal.at(now_s),
+            ref_intensity_g_per_kwh=self._signal.mean(now_s, max(self.plan.deadline_s, now_s + 1)),
+            eta=self.plan.eta,
+            work_left=max(self._work_left, 1e-9),
+            time_left_s=self.plan.deadline_s - now_s,
+        )
+        self._next_s = now_s + self.plan.replan_s
+        if choice.limit_w == self._limit_w:
+            return
+        try:
+            for gpu in self.gpus:
+                if gpu not in self._previous:
+                    previous = self.actuator.get_limit_w(gpu)
+                    self.journal.remember(gpu, previous)
+                    self._previous[gpu] = previous
+                self.actuator.set_limit_w(gpu, choice.limit_w)
+        except WattwiseError as err:
+            self.log.note = f"power limit not set: {err}"
+            log.warning("job power limit not set: %s", err)
+            self._off = True
+            self.release()
+            return
+        self._limit_w = choice.limit_w
+        self.log.limits.append((now_s, choice.limit_w))
+
+    def release(self) -> None:
+        """Put every card this governor changed back to the limit it had."""
+        for gpu, previous in list(self._previous.items()):
+            try:
+                self.actuator.set_limit_w(gpu, previous)
+            except WattwiseError as err:
+                log.warning(
+                    "could not restore GPU %d's power limit to %g W: %s", gpu, previous, err
+                )
+                continue
+            self.journal.forget(gpu)
+            del self._previous[gpu]
+        self._limit_w = None

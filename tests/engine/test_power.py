@@ -1,0 +1,124 @@
+"""Carbon-aware GPU power for a running job: set, choose again, always put back.
+
+Against a stand-in NVML (never a real card)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.optimize.test_gpu_nvml import fake_nvml
+from wattwise.engine.power import PowerGovernor, PowerJournal, PowerPlan
+from wattwise.errors import ConfigError
+from wattwise.optimize.gpu.nvml import NullPowerLimit, NvmlPowerLimit
+
+HOUR = 3600.0
+# Per epoch on a 100-300 W card: lower limits slower but frugal.
+PROFILES = (
+    (100.0, 27.0, 27.0 * 107),
+    (150.0, 10.0, 10.0 * 142),
+    (200.0, 9.0, 9.0 * 180),
+    (250.0, 8.6, 8.6 * 215),
+    (300.0, 8.5, 8.5 * 240),
+)
+
+
+def plan(values: list[float], work: float = 3000.0, deadline_h: float = 48.0) -> PowerPlan:
+    return PowerPlan(
+        eta=0.5,
+        profiles=PROFILES,
+        work_units=work,
+        deadline_s=deadline_h * HOUR,
+        signal_times_s=tuple(i * HOUR for i in range(len(values))),
+        signal_values=tuple(values),
+    )
+
+
+def test_sets_a_limit_chooses_again_when_the_grid_changes_and_restores(tmp_path: Path) -> None:
+    nvml = fake_nvml()
+    journal = PowerJournal(tmp_path / "power" / "gpu-limits.json")
+    # Dirty first hour, clean second, then the mean.
+    gov = PowerGovernor(plan([900.0, 60.0] + [300.0] * 46), [0], NvmlPowerLimit(nvml), journal)
+    with gov:
+        gov.start(0.0)
+        dirty = nvml.state["limit_mw"] / 1000
+        assert dirty < 300
+        assert journal.read() == {0: {"previous_w": 300.0, "pid": os.getpid()}}
+        assert stat.S_IMODE(journal.path.stat().st_mode) == 0o600
+        gov.tick(HOUR / 2)  # not yet an hour: no new choice
+        assert nvml.state["limit_mw"] / 1000 == dirty
+        gov.tick(HOUR + 1)
+        clean = nvml.state["limit_mw"] / 1000
+        assert clean > dirty
+    assert nvml.state["limit_mw"] == 300_000  # put back at the end
+    assert journal.read() == {}
+    assert gov.log.limits_w == [dirty, clean]
+    assert gov.log.note is None
+
+
+def test_crash_inside_the_job_still_restores(tmp_path: Path) -> None:
+    nvml = fake_nvml()
+    gov = PowerGovernor(plan([900.0] * 48), [0], NvmlPowerLimit(nvml), PowerJournal(tmp_path / "j"))
+    with pytest.raises(RuntimeError), gov:
+        gov.start(0.0)
+        assert nvml.state["limit_mw"] < 300_000
+        raise RuntimeError("job crashed")
+    assert nvml.state["limit_mw"] == 300_000
+
+
+def test_a_killed_node_process_is_restored_by_the_next_governor(tmp_path: Path) -> None:
+    nvml = fake_nvml()
+    journal = PowerJournal(tmp_path / "j.json")
+    # A process that set a limit, journalled it, and died without restoring.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    journal._write({0: {"previous_w": 300.0, "pid": int(dead.stdout)}})
+    nvml.state["limit_mw"] = 120_000
+    assert journal.restore_orphans(NvmlPowerLimit(nvml)) == [0]
+    assert nvml.state["limit_mw"] == 300_000
+    assert journal.read() == {}
+
+
+def test_permission_denied_gives_a_note_and_no_cap(tmp_path: Path) -> None:
+    nvml = fake_nvml(privileged=False)
+    gov = PowerGovernor(plan([900.0] * 48), [0], NvmlPowerLimit(nvml), PowerJournal(tmp_path / "j"))
+    with gov:
+        gov.start(0.0)
+        gov.tick(2 * HOUR)
+    assert nvml.state["limit_mw"] == 300_000
+    assert gov.log.note is not None and "permission" in gov.log.note
+    assert "\n" not in gov.log.note
+    assert gov.log.limits_w == []
+
+
+def test_no_nvml_gives_a_note(tmp_path: Path) -> None:
+    gov = PowerGovernor(plan([900.0] * 48), [0], NullPowerLimit(), PowerJournal(tmp_path / "j"))
+    with gov:
+        gov.start(0.0)
+    assert gov.log.note is not None and "no NVIDIA GPU" in gov.log.note
+
+
+def test_the_deadline_wins_over_a_dirty_grid(tmp_path: Path) -> None:
+    nvml = fake_nvml()
+    # 3000 epochs, 8 h to go: only limits at <= 9.6 s/epoch finish, however dirty now.
+    gov = PowerGovernor(
+        plan([2000.0] + [50.0] * 47, work=3000.0, deadline_h=8.0),
+        [0],
+        NvmlPowerLimit(nvml),
+        PowerJournal(tmp_path / "j"),
+    )
+    with gov:
+        gov.start(0.0)
+        assert nvml.state["limit_mw"] / 1000 >= 200
+
+
+def test_a_bad_plan_is_refused() -> None:
+    with pytest.raises(ConfigError):
+        PowerPlan(1.5, PROFILES, 1.0, 10.0, (0.0,), (1.0,))
+    with pytest.raises(ConfigError):
+        PowerPlan(0.5, (), 1.0, 10.0, (0.0,), (1.0,))
