@@ -2,9 +2,17 @@
 charge each its share, and report how each ended.
 
 Plain Python (no Ray here) so it is testable on its own; ``ray_backend`` wraps it in a
-Ray task. Each task is its own process group (so cancel reaches its children); a
-long task dies with its worker if the node goes down (``PR_SET_PDEATHSIG``). Exact CPU time
-comes from ``wait4``. Units: s (times UTC epoch seconds), J.
+Ray task. Each task is its own process group, and its processes carry a token
+(:mod:`wattwise.engine.job_procs`), so cancel reaches its children, even one that left
+the group with ``setsid``; a long task dies with its worker if the node goes down
+(``PR_SET_PDEATHSIG``). Exact CPU time comes from ``wait4``.
+
+A task that cannot be set up (its checkpoint folder, log or ``cwd``) fails alone, with
+a note naming the path; the rest of its batch runs. Should anything else go wrong in
+here, every task already started is stopped before the error leaves: no task is
+reported failed while its processes run on unmetered. Job logs and the checkpoint
+folders this creates are private (0600/0700, :mod:`wattwise.config`): they can hold
+job ``env`` values. Units: s (times UTC epoch seconds), J.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from wattwise.config import open_private, private_dir
+from wattwise.engine import job_procs
 from wattwise.engine.node_meter import JobEnergy
 
 _PR_SET_PDEATHSIG = 1
@@ -85,6 +95,7 @@ class _Running:
     item: TaskItem
     proc: subprocess.Popen[bytes] | None
     started_s: float
+    token: str = ""
     error: str | None = None
     exit_code: int | None = None
     cpu_s: float = 0.0
@@ -92,24 +103,52 @@ class _Running:
     done: bool = False
 
 
+def _setup(item: TaskItem) -> str | None:
+    """Make the task's checkpoint folder and check its cwd; why it cannot run, or None."""
+    if item.checkpoint_dir:
+        path = Path(item.checkpoint_dir)
+        try:
+            private_dir(path)
+        except (OSError, ValueError) as err:
+            return f"cannot create checkpoint_dir {item.checkpoint_dir}: {_reason(err)}"
+        if not path.is_dir():
+            return f"checkpoint_dir {item.checkpoint_dir} is not a folder"
+    if item.cwd and not Path(item.cwd).is_dir():
+        return f"cwd {item.cwd} is not a folder on this node"
+    return None
+
+
+def _reason(err: BaseException) -> str:
+    return (err.strerror if isinstance(err, OSError) else None) or str(err) or type(err).__name__
+
+
 def _launch(item: TaskItem) -> _Running:
     started = time.time()
-    env = {**os.environ, **item.env}
-    if item.checkpoint_dir:
-        Path(item.checkpoint_dir).mkdir(parents=True, exist_ok=True)
-    out: int | object = subprocess.DEVNULL
-    log = None
+    token = job_procs.new_token()
+    problem = _setup(item)
+    if problem is not None:
+        return _Running(item, None, started, token, error=problem)
+    env = {**os.environ, **item.env, job_procs.TOKEN_VAR: token}
+    out: int = subprocess.DEVNULL
+    log: int | None = None
     try:
         if item.log_path:
-            Path(item.log_path).parent.mkdir(parents=True, exist_ok=True)
-            log = open(item.log_path, "wb")  # noqa: SIM115 - closed right after the fork
-            out = log
+            try:
+                log = out = open_private(Path(item.log_path))
+            except (OSError, ValueError) as err:
+                return _Running(
+                    item,
+                    None,
+                    started,
+                    token,
+                    error=f"cannot write the job log {item.log_path}: {_reason(err)}",
+                )
         proc = subprocess.Popen(
             list(item.argv),
             env=env,
             cwd=item.cwd,
             stdin=subprocess.DEVNULL,
-            stdout=out,  # type: ignore[arg-type]
+            stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent
@@ -117,12 +156,18 @@ def _launch(item: TaskItem) -> _Running:
             else None,
         )
     except OSError as err:
-        reason = err.strerror or str(err)
-        return _Running(item, None, started, error=f"cannot start {item.argv[0]!r}: {reason}")
+        if item.cwd and err.filename == item.cwd:
+            why = f"cannot enter cwd {item.cwd}: {_reason(err)}"
+        else:
+            why = f"cannot start {item.argv[0]!r}: {_reason(err)}"
+        return _Running(item, None, started, token, error=why)
+    except Exception as err:  # e.g. a NUL byte in an argument: this task alone fails
+        why = f"cannot start {item.argv[0]!r}: {_reason(err)}"
+        return _Running(item, None, started, token, error=why)
     finally:
         if log is not None:
-            log.close()
-    return _Running(item, proc, started)
+            os.close(log)
+    return _Running(item, proc, started, token)
 
 
 def _reap(run: _Running, block: bool) -> bool:
@@ -143,22 +188,34 @@ def _reap(run: _Running, block: bool) -> bool:
     return True
 
 
+def _signal(r: _Running, sig: signal.Signals) -> None:
+    """``sig`` to the task's process group and to every process carrying its token."""
+    assert r.proc is not None
+    if not r.done:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(r.proc.pid, sig)
+    job_procs.signal_all(r.token, sig)
+
+
 def _stop(runs: Sequence[_Running], grace_s: float) -> None:
-    """SIGTERM every process group (a job may checkpoint), then SIGKILL after the grace."""
+    """SIGTERM each task's processes (a job may checkpoint), SIGKILL what is left after
+    the grace; returns once the tasks' own processes have been reaped and none carrying
+    their tokens (e.g. a grandchild that called ``setsid``) is alive."""
     live = [r for r in runs if not r.done and r.proc is not None]
     for r in live:
-        assert r.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(r.proc.pid, signal.SIGTERM)
+        _signal(r, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and not all(_reap(r, False) for r in live):
         time.sleep(0.05)
+    while time.monotonic() < deadline and any(job_procs.find(r.token) for r in live):
+        time.sleep(0.05)
     for r in live:
-        if not r.done:
-            assert r.proc is not None
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(r.proc.pid, signal.SIGKILL)
+        for _ in range(10):  # a process may fork while the sweep runs: sweep again
+            _signal(r, signal.SIGKILL)
             _reap(r, True)
+            if not job_procs.find(r.token):
+                break
+            time.sleep(0.01)
 
 
 def _tail(path: str | None, limit: int = 300) -> str:
@@ -214,6 +271,11 @@ def run_items(items: Sequence[TaskItem], meter: MeterLink | None, node_id: str) 
         if meter is not None and unfinished:
             for e in meter.finish_many([(r.item.key, r.cpu_s) for r in unfinished]):
                 energies[e.key] = e
+    except BaseException:
+        # Not the tasks' fault (the meter link, a bug here): stop them before saying so,
+        # so the head never records a failure while a job runs on unmetered.
+        _stop([r for r in runs if not r.done], 0.0)
+        raise
     results = []
     for r in runs:
         error = r.error

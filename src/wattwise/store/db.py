@@ -2,6 +2,10 @@
 
 WAL lets readers proceed while one writer commits; ``busy_timeout`` makes concurrent
 writers (several ``wattwise measure`` at once) wait for the lock instead of failing.
+
+A SQLite file wattwise creates is private (0600, its new folders 0700, through
+:mod:`wattwise.config`): it holds job ``env`` values. SQLite gives the ``-wal`` and
+``-shm`` files it makes beside it the database file's own mode.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from wattwise.config import private_dir, private_file
 from wattwise.errors import StoreError
 from wattwise.store.errors import classify, lock_timeout_s
 from wattwise.store.tables import Base
@@ -24,6 +29,20 @@ from wattwise.store.tables import Base
 
 def default_url(home: Path) -> str:
     return f"sqlite:///{home / 'wattwise.db'}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file a SQLite URL names (None: another database, or SQLite in memory)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # create_engine reports the bad URL
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") or parsed.query.get("mode") == "memory":
+        return None  # a SQLite URI: its options decide where and how
+    return Path(database)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -38,13 +57,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     """Create an engine, the tables, and (for SQLite) the folder and WAL mode."""
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
+    path = sqlite_path(url)
+    if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
         except OSError as err:
             raise StoreError(
                 f"cannot create store folder {path.parent}: {err.strerror}",
+                hint="set WATTWISE_HOME to a writable folder",
+            ) from None
+        try:
+            private_file(path)
+        except OSError as err:
+            raise StoreError(
+                f"cannot create the store {path}: {err.strerror}",
                 hint="set WATTWISE_HOME to a writable folder",
             ) from None
     engine = create_engine(url, future=True)
