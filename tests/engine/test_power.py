@@ -4,18 +4,21 @@ Against a stand-in NVML (never a real card)."""
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.optimize.test_gpu_nvml import fake_nvml
-from wattwise.engine.power import PowerGovernor, PowerJournal, PowerPlan
+from wattwise.engine.power import PastRun, PowerGovernor, PowerJournal, PowerPlan, plan_power
 from wattwise.errors import ConfigError
 from wattwise.optimize.gpu.nvml import NullPowerLimit, NvmlPowerLimit
+from wattwise.units import TimeSeries
 
 HOUR = 3600.0
 # Per epoch on a 100-300 W card: lower limits slower but frugal.
@@ -122,3 +125,46 @@ def test_a_bad_plan_is_refused() -> None:
         PowerPlan(1.5, PROFILES, 1.0, 10.0, (0.0,), (1.0,))
     with pytest.raises(ConfigError):
         PowerPlan(0.5, (), 1.0, 10.0, (0.0,), (1.0,))
+
+
+def past(limit: float, duration: float, n: int = 2) -> list[PastRun]:
+    return [PastRun(limit, duration, duration * limit * 0.9) for _ in range(n)]
+
+
+def signal(values: list[float]) -> TimeSeries:
+    return TimeSeries(HOUR * np.arange(len(values), dtype=np.float64),
+                      np.asarray(values, dtype=np.float64), "gCO2e/kWh", HOUR)  # fmt: skip
+
+
+def test_history_with_two_limits_gives_a_carbon_plan() -> None:
+    history = past(300, 3600.0) + past(200, 4000.0) + [PastRun(200, 4400.0, 4400 * 180)]
+    plan, why = plan_power(history, signal([400.0] * 24), 0.0, 12 * HOUR, 3600.0)
+    assert plan is not None and not plan.explore
+    assert [p[0] for p in plan.profiles] == [200.0, 300.0]
+    assert plan.profiles[0][1] == 4000.0  # the median run time at 200 W
+    assert "2 limits" in why
+
+
+def test_little_history_explores_when_the_deadline_allows(tmp_path: Path) -> None:
+    plan, why = plan_power(past(300, 3600.0), signal([400.0] * 24), 0.0, 12 * HOUR, 3600.0)
+    assert plan is not None and plan.explore and plan.tried_w == (300.0,)
+    assert "exploring" in why
+    nvml = fake_nvml()
+    with PowerGovernor(plan, [0], NvmlPowerLimit(nvml), PowerJournal(tmp_path / "j")) as gov:
+        gov.start(0.0)
+        assert nvml.state["limit_mw"] == 255_000  # 0.85 x 300 W: the next untried rung
+        gov.tick(5 * HOUR)  # an exploring run keeps its one limit
+        assert nvml.state["limit_mw"] == 255_000
+    assert nvml.state["limit_mw"] == 300_000
+    tight, why = plan_power([], signal([400.0] * 24), 0.0, 1.2 * HOUR, 3600.0)
+    assert tight is None and "slack" in why
+
+
+def test_no_deadline_plans_on_the_signal_ahead(tmp_path: Path) -> None:
+    history = past(300, 600.0) + past(150, 900.0)
+    plan, _ = plan_power(history, signal([900.0, 50.0] + [300.0] * 22), 0.0, None, 600.0)
+    assert plan is not None and math.isinf(plan.deadline_s)
+    nvml = fake_nvml()
+    with PowerGovernor(plan, [0], NvmlPowerLimit(nvml), PowerJournal(tmp_path / "j")) as gov:
+        gov.start(0.0)
+    assert gov.log.limits_w and all(math.isfinite(w) for w in gov.log.limits_w)

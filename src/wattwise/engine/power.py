@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 
 #: η when the job names none: energy and time weighed alike, as Zeus's default.
 DEFAULT_ETA = 0.5
+#: Rungs a recurring job tries, one per run, before history holds a profile: fractions
+#: of the card's highest limit (Zeus explores its whole range the same way, one
+#: limit per epoch; whole runs here, since the engine sees a job's work only at its end).
+EXPLORE_FRACTIONS = (1.0, 0.85, 0.7)
+#: Explore only with this much slack: deadline − now ≥ factor × expected runtime.
+EXPLORE_SLACK = 1.5
 
 
 @dataclass(frozen=True)
@@ -52,12 +58,16 @@ class PowerPlan:
     signal_values: tuple[float, ...]
     signal_step_s: float = 3600.0
     replan_s: float = REPLAN_S
+    #: No profile yet: try the next untried rung of :data:`EXPLORE_FRACTIONS` of the
+    #: card's highest limit for the whole run, so history learns the job's profile.
+    explore: bool = False
+    tried_w: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.eta <= 1.0:
             raise ConfigError(f"power eta must be within [0, 1], got {self.eta}")
-        if len(self.profiles) < 1 or not self.signal_times_s:
-            raise ConfigError("a power plan needs at least one profile and a signal")
+        if (not self.profiles and not self.explore) or not self.signal_times_s:
+            raise ConfigError("a power plan needs a profile (or explore) and a signal")
 
     def power_profiles(self) -> list[PowerProfile]:
         return [PowerProfile(limit, t, e) for limit, t, e in self.profiles]
@@ -190,7 +200,42 @@ class PowerGovernor:
             return
         self.journal.restore_orphans(self.actuator)
         self._since_s = now_s
+        if self.plan.explore:
+            self._explore(now_s)
+            return
         self._apply(now_s)
+
+    def _explore(self, now_s: float) -> None:
+        self._off = True  # one limit for the whole run: its runtime is the measurement
+        try:
+            rng = self.actuator.limits(self.gpus[0])
+        except WattwiseError as err:
+            self.log.note = f"power limit not set: {err}"
+            return
+        rungs = [max(rng.min_w, round(f * rng.max_w)) for f in EXPLORE_FRACTIONS]
+        todo = [w for w in rungs if all(abs(w - t) > 1.0 for t in self.plan.tried_w)]
+        if not todo:
+            self.log.note = "power: every exploration limit tried; waiting for history"
+            return
+        self._set(todo[0], now_s)
+
+    def _set(self, limit_w: float, now_s: float) -> bool:
+        try:
+            for gpu in self.gpus:
+                if gpu not in self._previous:
+                    previous = self.actuator.get_limit_w(gpu)
+                    self.journal.remember(gpu, previous)
+                    self._previous[gpu] = previous
+                self.actuator.set_limit_w(gpu, limit_w)
+        except WattwiseError as err:
+            self.log.note = f"power limit not set: {err}"
+            log.warning("job power limit not set: %s", err)
+            self._off = True
+            self.release()
+            return False
+        self._limit_w = limit_w
+        self.log.limits.append((now_s, limit_w))
+        return True
 
     def tick(self, now_s: float) -> None:
         """Choose again once the replan interval has passed (the hour's intensity)."""
@@ -206,32 +251,18 @@ class PowerGovernor:
         self._since_s = now_s
 
     def _apply(self, now_s: float) -> None:
+        ref_end = min(self.plan.deadline_s, self._signal.end_s)  # no deadline: the signal's end
         choice = choose_carbon_power_limit(
             self._profiles,
             intensity_g_per_kwh=self._signal.at(now_s),
-            ref_intensity_g_per_kwh=self._signal.mean(now_s, max(self.plan.deadline_s, now_s + 1)),
+            ref_intensity_g_per_kwh=self._signal.mean(now_s, max(ref_end, now_s + 1.0)),
             eta=self.plan.eta,
             work_left=max(self._work_left, 1e-9),
             time_left_s=self.plan.deadline_s - now_s,
         )
         self._next_s = now_s + self.plan.replan_s
-        if choice.limit_w == self._limit_w:
-            return
-        try:
-            for gpu in self.gpus:
-                if gpu not in self._previous:
-                    previous = self.actuator.get_limit_w(gpu)
-                    self.journal.remember(gpu, previous)
-                    self._previous[gpu] = previous
-                self.actuator.set_limit_w(gpu, choice.limit_w)
-        except WattwiseError as err:
-            self.log.note = f"power limit not set: {err}"
-            log.warning("job power limit not set: %s", err)
-            self._off = True
-            self.release()
-            return
-        self._limit_w = choice.limit_w
-        self.log.limits.append((now_s, choice.limit_w))
+        if choice.limit_w != self._limit_w:
+            self._set(choice.limit_w, now_s)
 
     def release(self) -> None:
         """Put every card this governor changed back to the limit it had."""
@@ -246,3 +277,69 @@ class PowerGovernor:
             self.journal.forget(gpu)
             del self._previous[gpu]
         self._limit_w = None
+
+
+@dataclass(frozen=True)
+class PastRun:
+    """One finished run of a job, as history recorded it. Units: W, s, J."""
+
+    power_limit_w: float
+    duration_s: float
+    energy_j: float
+
+
+def profiles_from_history(runs: Sequence[PastRun]) -> tuple[tuple[float, float, float], ...]:
+    """One profile per limit seen: the median run time and energy at that limit.
+
+    The unit of work is one whole run of the job (a recurring job's runs are alike).
+    """
+    import statistics
+
+    by_limit: dict[float, list[PastRun]] = {}
+    for r in runs:
+        if r.duration_s > 0 and r.energy_j > 0 and math.isfinite(r.power_limit_w):
+            by_limit.setdefault(round(r.power_limit_w), []).append(r)
+    return tuple(
+        (
+            float(limit),
+            statistics.median(r.duration_s for r in rs),
+            statistics.median(r.energy_j for r in rs),
+        )
+        for limit, rs in sorted(by_limit.items())
+    )
+
+
+def plan_power(
+    history: Sequence[PastRun],
+    signal: TimeSeries,
+    now_s: float,
+    deadline_s: float | None,
+    expected_runtime_s: float,
+    eta: float = DEFAULT_ETA,
+) -> tuple[PowerPlan | None, str]:
+    """The plan for a GPU job that asked for carbon-aware power, and why (one line).
+
+    With two or more limits in history: choose among them by carbon. With fewer:
+    explore the next rung, when the deadline leaves :data:`EXPLORE_SLACK` × the
+    expected runtime. No deadline: the window is one expected runtime ahead.
+    """
+    end_s = deadline_s if deadline_s is not None else now_s + 2.0 * expected_runtime_s
+    window = signal.between(now_s, max(end_s, now_s + 1.0))
+    common = {
+        "eta": eta,
+        "deadline_s": end_s if deadline_s is not None else math.inf,
+        "signal_times_s": tuple(float(t) for t in window.times_s),
+        "signal_values": tuple(float(v) for v in window.values),
+        "signal_step_s": float(window.step_s),
+    }
+    profiles = profiles_from_history(history)
+    if len(profiles) >= 2:
+        return PowerPlan(profiles=profiles, work_units=1.0, **common), (
+            f"power: choosing among {len(profiles)} limits from {len(history)} past runs"
+        )
+    if deadline_s is not None and deadline_s - now_s < EXPLORE_SLACK * expected_runtime_s:
+        return None, "power: too little slack to explore a lower limit; left at the default"
+    tried = tuple(p[0] for p in profiles)
+    return PowerPlan(profiles=(), work_units=1.0, explore=True, tried_w=tried, **common), (
+        "power: exploring a limit (history holds fewer than two)"
+    )
