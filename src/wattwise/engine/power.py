@@ -325,21 +325,28 @@ def plan_power(
     """
     end_s = deadline_s if deadline_s is not None else now_s + 2.0 * expected_runtime_s
     window = signal.between(now_s, max(end_s, now_s + 1.0))
-    common = {
-        "eta": eta,
-        "deadline_s": end_s if deadline_s is not None else math.inf,
-        "signal_times_s": tuple(float(t) for t in window.times_s),
-        "signal_values": tuple(float(v) for v in window.values),
-        "signal_step_s": float(window.step_s),
-    }
+    times = tuple(float(t) for t in window.times_s)
+    values = tuple(float(v) for v in window.values)
+    limit_s = end_s if deadline_s is not None else math.inf
+
+    def make(profiles: tuple[tuple[float, float, float], ...], explore: bool) -> PowerPlan:
+        return PowerPlan(
+            eta=eta,
+            profiles=profiles,
+            work_units=1.0,
+            deadline_s=limit_s,
+            signal_times_s=times,
+            signal_values=values,
+            signal_step_s=float(window.step_s),
+            explore=explore,
+            tried_w=tuple(p[0] for p in profiles) if explore else (),
+        )
+
     profiles = profiles_from_history(history)
     if len(profiles) >= 2:
-        return PowerPlan(profiles=profiles, work_units=1.0, **common), (
+        return make(profiles, explore=False), (
             f"power: choosing among {len(profiles)} limits from {len(history)} past runs"
         )
     if deadline_s is not None and deadline_s - now_s < EXPLORE_SLACK * expected_runtime_s:
         return None, "power: too little slack to explore a lower limit; left at the default"
-    tried = tuple(p[0] for p in profiles)
-    return PowerPlan(profiles=(), work_units=1.0, explore=True, tried_w=tried, **common), (
-        "power: exploring a limit (history holds fewer than two)"
-    )
+    return make(profiles, explore=True), ("power: exploring a limit (history holds fewer than two)")
