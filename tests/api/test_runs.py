@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import measurement
+from tests.api.conftest import BASE_URL, LOOPBACK, measurement
+from wattwise.api import create_app
 from wattwise.store import RunStore
 
 
@@ -68,3 +74,30 @@ def test_bad_run_ids_are_422(client: TestClient) -> None:
         r = client.get(f"/api/v1/runs/{bad}")
         assert r.status_code == 422, bad
         assert r.json()["message"].startswith("path.run_id")
+
+
+def test_a_failing_store_is_503_with_its_message_not_404(
+    wattwise_home: Path, store_url: str, store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = store.record(measurement("train", 1000.0, 50.0))
+    monkeypatch.setenv("WATTWISE_LOCK_TIMEOUT_S", "0.2")
+    app = create_app(store_url, home=wattwise_home, token="t", monitor_power=False)
+    with TestClient(app, client=LOOPBACK, base_url=BASE_URL) as c:
+        assert c.get(f"/api/v1/runs/{run_id}").status_code == 200
+        # A run whose measuring process died: reading a run first marks it interrupted,
+        # a write, which must wait for the lock another process holds.
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        orphan = store.start_run("orphan")
+        holder = sqlite3.connect(store_url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("UPDATE runs SET pid = ? WHERE id = ?", (gone.pid, orphan))
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            answers = [c.get(f"/api/v1/runs/{run_id}"), c.get(f"/api/v1/runs/{run_id}/samples")]
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        for r in answers:
+            assert r.status_code == 503, r.text
+            assert "another process holds the write lock" in r.json()["detail"]
+        assert c.get("/api/v1/runs/999").status_code == 404

@@ -17,6 +17,10 @@ class StoreLockedError(StoreError):
     """Another process held the write lock for longer than this one would wait."""
 
 
+class RunNotFoundError(StoreError):
+    """No run has this id (the API answers 404 for it, 503 for a store that failed)."""
+
+
 class StoreCorruptError(StoreError):
     """The database file is not a wattwise (SQLite) database, or it is damaged."""
 

@@ -22,6 +22,7 @@ from wattwise.errors import StoreError
 from wattwise.meter.types import Measurement
 from wattwise.store import run_rows, spool
 from wattwise.store.db import make_engine, transaction
+from wattwise.store.errors import RunNotFoundError
 from wattwise.store.tables import RunRow, SampleRow
 
 
@@ -255,7 +256,7 @@ class RunStore:
                 .options(selectinload(RunRow.devices), selectinload(RunRow.windows))
             )
             if row is None:
-                raise StoreError(f"no run {run_id}", hint="`wattwise runs` lists stored runs")
+                raise RunNotFoundError(f"no run {run_id}", hint="`wattwise runs` lists stored runs")
             return _record(row, detail=True)
 
     def samples(self, run_id: int) -> list[tuple[float, float]]:

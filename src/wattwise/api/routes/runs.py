@@ -1,4 +1,8 @@
-"""Measured runs: list (paginated), detail with devices and windows, power samples."""
+"""Measured runs: list (paginated), detail with devices and windows, power samples.
+
+An unknown run is 404; a store that fails (disk, lock, corrupt file) answers 503 with
+the store's one-line message, as the jobs routes do.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,21 @@ from wattwise.api.models import DeviceOut, Page, PowerPoint, RunDetail, RunOut, 
 from wattwise.api.state import AppState, get_state
 from wattwise.errors import StoreError
 from wattwise.store import RunRecord
+from wattwise.store.errors import RunNotFoundError
+from wattwise.store.status import RunStatus
 
-router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+router = APIRouter(
+    prefix="/api/v1/runs",
+    tags=["runs"],
+    responses={503: {"description": "the store failed (its message says why)"}},
+)
 
 RunId = Annotated[int, Path(ge=1, le=2**62, description="run id")]
-RUN_STATUSES = ("running", "completed", "failed", "interrupted")
+_STATUS_PATTERN = "^(" + "|".join(RunStatus) + ")$"
+
+
+def _unavailable(err: StoreError) -> HTTPException:
+    return HTTPException(status_code=503, detail=str(err))
 
 
 def _run(r: RunRecord) -> RunOut:
@@ -45,11 +59,14 @@ async def list_runs(
     state: Annotated[AppState, Depends(get_state)],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    status: Annotated[str | None, Query(pattern="^(" + "|".join(RUN_STATUSES) + ")$")] = None,
+    status: Annotated[str | None, Query(pattern=_STATUS_PATTERN)] = None,
 ) -> Page[RunOut]:
     def work() -> Page[RunOut]:
-        rows = state.store.list_runs(limit=limit, offset=offset, status=status)
-        total = state.store.count_runs(status)
+        try:
+            rows = state.store.list_runs(limit=limit, offset=offset, status=status)
+            total = state.store.count_runs(status)
+        except StoreError as err:
+            raise _unavailable(err) from None
         return Page(items=[_run(r) for r in rows], total=total, limit=limit, offset=offset)
 
     return await run_in_threadpool(work)
@@ -58,8 +75,10 @@ async def list_runs(
 def _get(state: AppState, run_id: int) -> RunRecord:
     try:
         return state.store.get_run(run_id)
+    except RunNotFoundError:
+        raise HTTPException(status_code=404, detail=f"no run {run_id}") from None
     except StoreError as err:
-        raise HTTPException(status_code=404, detail=f"no run {run_id}") from err
+        raise _unavailable(err) from None
 
 
 @router.get(
@@ -88,6 +107,10 @@ async def run_samples(
 ) -> list[PowerPoint]:
     def work() -> list[PowerPoint]:
         _get(state, run_id)
-        return [PowerPoint(t_s=t, power_w=p) for t, p in state.store.samples(run_id)]
+        try:
+            samples = state.store.samples(run_id)
+        except StoreError as err:
+            raise _unavailable(err) from None
+        return [PowerPoint(t_s=t, power_w=p) for t, p in samples]
 
     return await run_in_threadpool(work)
