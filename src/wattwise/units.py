@@ -54,18 +54,24 @@ _DURATION_UNIT_S = {"d": 86400.0, "h": 3600.0, "min": 60.0, "m": 60.0, "s": 1.0}
 
 
 def parse_duration_s(
-    value: object, what: str, *, bare_unit_s: float = 1.0, max_s: float | None = None
+    value: object,
+    what: str,
+    *,
+    bare_unit_s: float = 1.0,
+    max_s: float | None = None,
+    error: type[ConfigError] = ConfigError,
 ) -> float:
     """The one duration parser: ``"90s"``, ``"30m"``/``"30min"``, ``"6h"``, ``"1d"``,
     ``"1h30m"``, or a plain number (of ``bare_unit_s`` seconds: 1 for job specs,
     3600 where the option counts hours). Units: s.
 
-    Raises :class:`~wattwise.errors.ConfigError` naming ``what`` (the field or
-    option) for garbage, NaN, infinity, a negative value or one above ``max_s``.
+    Raises ``error`` (a :class:`~wattwise.errors.ConfigError`; job specs pass their
+    ``SpecError``) naming ``what`` (the field or option) for garbage, NaN, infinity, a
+    negative value or one above ``max_s``. Dates in messages show as ISO 8601.
     """
     example = "use e.g. 90s, 30m, 6h, 1d or 1h30m"
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"{what}: expected a duration like 30m or 6h, got {value!r}")
+        raise error(f"{what}: expected a duration like 30m or 6h, got {shown(value)}")
     if isinstance(value, str):
         text = value.strip().replace(" ", "").lower()
         try:
@@ -73,15 +79,32 @@ def parse_duration_s(
         except ValueError:
             parts = _DURATION_PART.findall(text)
             if not parts or "".join(n + u for n, u in parts) != text:
-                raise ConfigError(f"{what}: {value!r} is not a duration ({example})") from None
+                raise error(f"{what}: {shown(value)} is not a duration ({example})") from None
             seconds = sum(float(n) * _DURATION_UNIT_S[u] for n, u in parts)
     else:
         seconds = float(value) * bare_unit_s
     if not math.isfinite(seconds) or seconds < 0:
-        raise ConfigError(f"{what}: a duration must be a finite number >= 0, not {value!r}")
+        raise error(f"{what}: a duration must be a finite number >= 0, not {shown(value)}")
     if max_s is not None and seconds > max_s:
-        raise ConfigError(f"{what}: {value!r} is longer than the {max_s:g} s allowed")
+        raise error(f"{what}: {shown(value)} is longer than the {max_s:g} s allowed")
     return seconds
+
+
+def iso_utc(epoch_s: float) -> str:
+    """An instant as users see it: ISO 8601 in UTC, ``2022-03-01T06:00:00Z``. Units: epoch s."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def shown(value: object) -> str:
+    """``value`` for a message: its ``repr``, except dates and times (YAML and TOML read
+    ``2024-01-01`` as one), which show as ISO 8601, never as ``datetime.date(...)``."""
+    from datetime import date, time
+
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return repr(value)
 
 
 @dataclass(frozen=True)

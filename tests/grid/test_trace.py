@@ -216,3 +216,25 @@ def test_newer_portal_headers_are_read(write_csv: Writer) -> None:
     p = write_csv(header + "\n2024-01-01 00:00:00,France,France,FR,20.1,35.2,95\n")
     assert load_intensity(p).values.tolist() == [35.2]
     assert load_intensity(p, emission="direct").values.tolist() == [20.1]
+
+
+@pytest.mark.parametrize("grid", ["ES_2022", None])
+def test_a_byte_order_mark_is_read(tmp_path: Path, grid: str | None) -> None:
+    text = (
+        carbon_file(grid).read_text(encoding="utf-8")
+        if grid
+        else "time,value\n2023-01-01T00:00Z,100\n2023-01-01T01:00Z,120\n"
+    )
+    p = tmp_path / "bom.csv"
+    p.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    series = load_intensity(p)
+    assert len(series) == (8760 if grid else 2)
+
+
+def test_a_trace_not_in_utf8_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "latin1.csv"
+    p.write_bytes("time,value (g/kWh)\n2023-01-01T00:00Z,100 \xb5\n".encode("latin-1"))
+    with pytest.raises(DataFormatError) as info:
+        load_intensity(p)
+    message = str(info.value)
+    assert message.startswith(str(p)) and "UTF-8" in message and "\n" not in message

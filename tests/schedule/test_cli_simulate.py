@@ -144,8 +144,13 @@ def test_bad_inputs_are_one_line_errors(capsys: pytest.CaptureFixture[str], tmp_
     code, _, err = run(capsys, "--jobs", str(bad), "--carbon", str(gb()))
     assert code == 2 and f"{bad}:3: length is not a number" in err
     assert "Traceback" not in err
-    # Hours read as hours: the 1k trace then spans decades, past the carbon year.
+    # Seconds read as hours: jobs of years, refused with the limit and the likely cause.
     code, _, err = run(capsys, "--jobs", str(jobs()), "--carbon", str(gb()), "--policy", "fifo")
+    assert code == 2 and "at most 8784 h" in err and "--time-unit s" in err
+    # A trace longer than the carbon year needs --wrap.
+    late = tmp_path / "late.csv"
+    late.write_text("arrival_time,length,cpus\n9000,1,1\n")
+    code, _, err = run(capsys, "--jobs", str(late), "--carbon", str(gb()), "--policy", "fifo")
     assert code == 2 and "covers 8760 h" in err and "--wrap" in err
     code, _, err = run(capsys, "--jobs", str(jobs()), "--carbon", str(gb()), "--policy", "nope")
     assert code == 2 and "unknown policy 'nope'" in err
@@ -193,3 +198,38 @@ def test_a_bad_start_is_a_one_line_error(
         *("--start", start),
     )
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_a_cluster_on_a_year_long_trace_runs_with_wrap(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The README's example, on the trace's last hours (same absolute times): the jobs
+    # end within the wrapped carbon data, and the common accounting period must too.
+    # It used to be the last deadline divided by the slowest speed (0.7), far past it.
+    rows = shared_file("jobs", "azure-100k.csv").read_text().splitlines()
+    tail = [r for r in rows[1:] if float(r.split(",")[0]) >= 8740.0]
+    small = tmp_path / "azure-tail.csv"
+    small.write_text("\n".join([rows[0], *tail]) + "\n")
+    es = shared_file("carbon", "ES_2022_hourly.csv")
+    cluster = REPO_ROOT / "examples" / "clusters" / "hetero-solar-azure.yaml"
+    args = ["--jobs", str(small), "--carbon", str(es), "--cluster", str(cluster)]
+    code, out, err = run(capsys, *args, "--policy", "fifo,wattwise", "--wrap", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["policies"]["fifo"]["jobs"] == len(tail)
+    # Both pay the cluster's idle power over the same hours, so their energy differs
+    # by less than the idle power of the whole period.
+    fifo, ww = doc["policies"]["fifo"], doc["policies"]["wattwise"]
+    assert fifo["energy_kwh"] > 0 and ww["energy_kwh"] > 0
+    assert any("repeated" in n for n in doc["notes"])
+
+
+def test_an_absurd_job_length_with_wrap_is_one_line_naming_the_limit(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # It used to size the signals for a 1e9 h horizon: ~7 GiB before any check.
+    huge = tmp_path / "huge.csv"
+    huge.write_text("arrival_time,length,cpus\n0,1,1\n1,1e9,1\n")
+    code, _, err = run(capsys, "--jobs", str(huge), "--carbon", str(gb()), "--wrap")
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"{huge}:3: length must be > 0 and at most 8784 h" in err

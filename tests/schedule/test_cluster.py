@@ -51,3 +51,28 @@ def test_bad_cluster_files(tmp_path: Path, text: str, fragment: str) -> None:
         load_cluster(p)
     assert fragment in str(err.value)
     assert str(p) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        # YAML reads a bare date as datetime.date: the message shows it as ISO 8601.
+        ("groups: [{name: a, count: 2024-01-01, cpus: 4}]", "got 2024-01-01"),
+        ("groups: [{name: a, count: 1.0e+23, cpus: 4}]", "count must be at least 1 and at most"),
+        ("groups: [{name: a, count: 1, cpus: 1.0e+23}]", "cpus must be at least 1 and at most"),
+    ],
+)
+def test_cluster_values_shown_and_held_to_limits(tmp_path: Path, text: str, fragment: str) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(DataFormatError) as err:
+        load_cluster(p)
+    assert fragment in str(err.value) and "datetime" not in str(err.value)
+
+
+def test_a_cluster_file_not_in_utf8_is_one_line(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_bytes("name: caf\xe9\ngroups: []\n".encode("latin-1"))
+    with pytest.raises(DataFormatError) as err:
+        load_cluster(p)
+    assert str(p) in str(err.value) and "UTF-8" in str(err.value)

@@ -250,3 +250,17 @@ def test_latest_safe_start_uses_the_upper_quantile_and_speed() -> None:
     assert latest_safe_start(job, 100.0) == 2.0  # never before arrival
     with pytest.raises(ConfigError):
         latest_safe_start(job, 3.0, speed=0.0)
+
+
+def test_an_accounting_period_past_the_signal_names_its_hours() -> None:
+    # The message used to give the jobs' last hour although the accounting period,
+    # not the jobs, ran past the data.
+    cl = two_groups()
+    s = sig(cl, valley(), 60)
+    jobs = batch([1.0], [2.0], [2])
+    with pytest.raises(CoverageError) as err:
+        simulate(jobs, cl, s, make_policy("fifo"), until_h=s.n_hours + 10)
+    message = str(err.value)
+    assert f"accounting period of {s.n_hours + 10} h" in message
+    assert f"{s.n_hours} h the carbon signal covers" in message
+    assert "jobs run until hour 5" in message  # on the half-speed group

@@ -6,12 +6,13 @@ import datetime as dt
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from wattwise.errors import ConfigError, CoverageError
+from wattwise.errors import ConfigError
 from wattwise.units import TimeSeries
 
 _SLACK = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(h|m|min|d|s)?\s*$")
@@ -83,13 +84,7 @@ def register(app: typer.Typer) -> None:
         """Simulate scheduling policies on a job trace and real grid carbon traces."""
         from wattwise.schedule.cluster import load_cluster
         from wattwise.schedule.policies import POLICY_NAMES
-        from wattwise.schedule.scenario import (
-            bound_hours,
-            build_scenario,
-            load_carbon,
-            oracle_result,
-            run_policy,
-        )
+        from wattwise.schedule.scenario import build_scenario, compare, load_carbon
         from wattwise.schedule.traces import read_job_trace
 
         slack_h = parse_slack(slack)
@@ -117,35 +112,12 @@ def register(app: typer.Typer) -> None:
             for carbon_set in groups:
                 offset = 0 if start_s is None else start_hour(carbon_set, start_s)
                 scn = build_scenario(batch, carbon_set, cl, wrap=wrap, start_h=offset)
-                # With a cluster every policy pays idle power over the same hours, the
-                # hours the bound covers.
-                until = None if scn.cluster.unlimited else bound_hours(scn)
-                per: dict[str, Any] = {}
-                zone_res: dict[str, Any] = {"policies": per, "notes": scn.notes, "oracle": None}
-                for n in names:
-                    task = bar.add_task(f"{scn.zone} {n}", total=1.0)
-                    if n == "oracle":
-                        try:
-                            zone_res["oracle"] = oracle_result(scn, until)
-                        except CoverageError as err:
-                            if until is None:
-                                raise
-                            zone_res["oracle_note"] = f"no capacity-limited bound: {err}"
-                        bar.update(task, completed=1.0)
-                        continue
 
-                    def tick(frac: float, task: Any = task) -> None:
-                        bar.update(task, completed=frac)
+                def progress_for(name: str, zone: str = scn.zone) -> Callable[[float], None]:
+                    task = bar.add_task(f"{zone} {name}", total=1.0)
+                    return lambda frac: bar.update(task, completed=frac)
 
-                    per[n] = run_policy(scn, n, tick, until).as_dict()
-                    bar.update(task, completed=1.0)
-                results[scn.zone] = zone_res
-        for zone_res in results.values():
-            pol = zone_res["policies"]
-            if "fifo" in pol:
-                base = pol["fifo"]["co2e_kg"]
-                for m in [*pol.values(), *filter(None, [zone_res["oracle"]])]:
-                    m["saved_vs_fifo"] = 1.0 - m["co2e_kg"] / base if base > 0 else 0.0
+                results[scn.zone] = compare(scn, names, progress_for).as_dict()
         saved = _save_result(
             results, jobs=str(jobs), carbon=carbon_paths, cluster=cluster, slack_h=slack_h
         )

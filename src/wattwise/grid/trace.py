@@ -223,8 +223,10 @@ def load_intensity(
         text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError as err:
         raise DataFormatError(p, "file not found") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataFormatError(p, f"cannot read: {err}") from err
+    except UnicodeDecodeError:
+        raise DataFormatError(p, "not UTF-8 text", hint="save the trace as UTF-8 CSV") from None
+    except OSError as err:
+        raise DataFormatError(p, f"cannot read: {err.strerror or err}") from err
     rows = [
         (n, r)
         for n, r in enumerate(csv.reader(text.splitlines()), start=1)

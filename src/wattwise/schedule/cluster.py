@@ -24,9 +24,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from wattwise.config import Limit
 from wattwise.errors import ConfigError, DataFormatError
 from wattwise.schedule.model import DEFAULT_ACTIVE_W_PER_CPU, Cluster, NodeGroup
-from wattwise.units import TimeSeries
+from wattwise.units import TimeSeries, shown
 
 _GROUP_KEYS = {
     "name",
@@ -41,15 +42,23 @@ _GROUP_KEYS = {
     "solar",
 }
 _SOLAR_KEYS = {"kwp", "latitude", "longitude", "profile", "column"}
+#: Counts past these are typos (and overflow the int64 capacity arrays).
+COUNT_LIMITS: dict[str, Limit] = {
+    "count": Limit(1, 1_000_000, "nodes"),
+    "cpus": Limit(1, 1_000_000, "cores per node"),
+    "gpus": Limit(0, 1_000, "GPUs per node"),
+}
 
 
 def load_cluster(path: str | Path) -> Cluster:
     """Read a cluster file. Raises :class:`DataFormatError` / :class:`ConfigError`."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except OSError as err:
         raise DataFormatError(p, f"cannot read cluster file: {err.strerror}") from err
+    except UnicodeDecodeError:
+        raise DataFormatError(p, "not UTF-8 text", hint="save the cluster file as UTF-8") from None
     data: Any
     if p.suffix.lower() == ".toml":
         try:
@@ -88,16 +97,19 @@ def _group(path: Path, i: int, raw: Any) -> NodeGroup:
     def num(key: str, default: float, positive: bool = False) -> float:
         value = raw.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise DataFormatError(path, f"{where}.{key} must be a number, got {value!r}")
+            raise DataFormatError(path, f"{where}.{key} must be a number, got {shown(value)}")
         if value < 0 or (positive and value == 0):
             sign = "> 0" if positive else ">= 0"
-            raise DataFormatError(path, f"{where}.{key} must be {sign}, got {value!r}")
+            raise DataFormatError(path, f"{where}.{key} must be {sign}, got {shown(value)}")
         return float(value)
 
     def whole(key: str, default: int, positive: bool) -> int:
         value = num(key, default, positive)
+        problem = COUNT_LIMITS[key].problem(value)
+        if problem:
+            raise DataFormatError(path, f"{where}.{key} {problem}, got {shown(value)}")
         if value != int(value):
-            raise DataFormatError(path, f"{where}.{key} must be a whole number, got {value!r}")
+            raise DataFormatError(path, f"{where}.{key} must be a whole number, got {shown(value)}")
         return int(value)
 
     solar = raw.get("solar") or {}

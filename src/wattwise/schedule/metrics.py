@@ -83,8 +83,11 @@ def compute_metrics(
     n_hours = max(int(np.ceil(end)), until_h or 0, 1)
     if n_hours > signals.n_hours:
         raise CoverageError(
-            f"jobs run until hour {end:.0f} but the carbon signal ends at hour {signals.n_hours}",
-            hint="the cluster is too small for the trace, or pass --wrap",
+            f"the accounting period of {n_hours} h (jobs run until hour {end:.0f}, common"
+            f" period {until_h or 0} h) is longer than the"
+            f" {signals.n_hours} h the carbon signal covers",
+            hint="the cluster may be too small for the trace; a carbon trace shorter than"
+            " the jobs needs --wrap",
         )
     load = hourly_load_wh(pieces, cluster, n_hours)
     pv = signals.pv_w[:, :n_hours]

@@ -7,14 +7,14 @@ real error; accounting uses the true trace.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from wattwise.errors import CoverageError
+from wattwise.errors import CoverageError, ScheduleError
 from wattwise.schedule.cluster import load_cluster, pv_series
 from wattwise.schedule.metrics import Metrics, Pieces, compute_metrics
 from wattwise.schedule.model import Cluster, FloatArray, JobBatch, default_cluster
@@ -33,6 +33,12 @@ HISTORY_H = 28 * 24
 #: a minute of HiGHS here (the 14-day windows of bench/schedule.py, 160-190k, took
 #: 13-56 s). Larger traces are bounded on a window.
 LP_MAX_VARIABLES = 200_000
+#: The most forecast cells (hours forecast x lead hours) one zone may need. The
+#: walk-forward forecaster holds about 30 float64 arrays of that size at its peak
+#: (its blend scores five weights), so this is ~2.4 GB; the README's year of the
+#: azure-100k trace on a cluster needs ~1.2 million. More means absurd job lengths or
+#: arrival times, refused before anything is allocated.
+MAX_FORECAST_CELLS = 10_000_000
 
 
 @dataclass
@@ -83,6 +89,15 @@ def build_scenario(
     min_speed = min(g.speed for g in cl.groups)
     horizon = int(np.ceil(float(np.max(jobs.latest_start_h - jobs.arrival_h))))
     horizon += int(np.ceil(float(jobs.length_upper_h.max()) / min_speed)) + 2
+    cells = (needed + horizon) * horizon
+    if cells > MAX_FORECAST_CELLS:
+        raise ScheduleError(
+            f"the simulation would forecast {needed + horizon:,} h, {horizon:,} h ahead each:"
+            f" {cells:,} cells, past the limit of {MAX_FORECAST_CELLS:,}"
+            " (the forecaster needs ~240 bytes a cell)",
+            hint="check the trace's lengths and arrival times and its --time-unit,"
+            " or simulate a shorter slice",
+        )
     notes: list[str] = []
     pv: dict[str, TimeSeries] = {}
     start_s = carbon[zone].start_s
@@ -156,11 +171,77 @@ def oracle_result(scn: Scenario, until_h: int | None = None) -> dict[str, Any]:
 
 
 def bound_hours(scn: Scenario) -> int:
-    """Hours in which every job may still run: to its deadline on the slowest group,
-    plus two. Policies compared with the capacity-limited bound are accounted over
-    them (at least), so that all pay idle power over the same hours."""
-    min_speed = min(g.speed for g in scn.cluster.groups)
-    return int(np.ceil(float(np.max(scn.jobs.deadline_h)) / min_speed)) + 2
+    """The common accounting period with a cluster: the hours until every job has
+    ended even when started as late as it safely may (or, where that is its arrival,
+    at its arrival) on any group, plus two. Policies and the capacity-limited bound
+    are accounted over (at least) these hours, so that all pay the cluster's idle
+    power over the same period; a job that still runs later counts in full."""
+    jobs = scn.jobs
+    ends = [
+        np.maximum(jobs.arrival_h, jobs.deadline_h - jobs.length_upper_h / g.speed)
+        + jobs.length_h / g.speed
+        for g in scn.cluster.groups
+    ]
+    return int(np.ceil(float(np.max(ends)))) + 2
+
+
+@dataclass
+class Comparison:
+    """Policies side by side on one scenario. ``hours``: the common accounting period
+    with a cluster (:func:`bound_hours`), None with unlimited capacity (no idle power)."""
+
+    zone: str
+    policies: dict[str, Metrics]
+    notes: list[str]
+    hours: int | None
+    oracle: dict[str, Any] | None = None
+    oracle_note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``wattwise simulate --json`` prints per grid, with ``saved_vs_fifo``
+        (share of FIFO's carbon saved) on every row when FIFO ran."""
+        per: dict[str, dict[str, Any]] = {n: dict(m.as_dict()) for n, m in self.policies.items()}
+        oracle = dict(self.oracle) if self.oracle is not None else None
+        if "fifo" in per:
+            base = float(per["fifo"]["co2e_kg"])
+            for row in [*per.values(), *filter(None, [oracle])]:
+                row["saved_vs_fifo"] = 1.0 - float(row["co2e_kg"]) / base if base > 0 else 0.0
+        out: dict[str, Any] = {
+            "policies": per,
+            "notes": list(self.notes),
+            "oracle": oracle,
+            "accounting_h": self.hours,
+        }
+        if self.oracle_note is not None:
+            out["oracle_note"] = self.oracle_note
+        return out
+
+
+def compare(
+    scn: Scenario,
+    names: Sequence[str],
+    progress_for: Callable[[str], Progress] | None = None,
+) -> Comparison:
+    """Run each policy in ``names`` (``"oracle"``: the perfect-knowledge bound) on
+    ``scn``. With a cluster all are accounted over :func:`bound_hours`; an LP bound
+    too large to solve becomes ``oracle_note``. ``progress_for(name)`` gives the
+    progress callback of each run."""
+    until = None if scn.cluster.unlimited else bound_hours(scn)
+    result = Comparison(scn.zone, {}, list(scn.notes), until)
+    for name in names:
+        tick = progress_for(name) if progress_for is not None else None
+        if name == "oracle":
+            try:
+                result.oracle = oracle_result(scn, until)
+            except CoverageError as err:
+                if until is None:
+                    raise
+                result.oracle_note = f"no capacity-limited bound: {err}"
+        else:
+            result.policies[name] = run_policy(scn, name, tick, until)
+        if tick is not None:
+            tick(1.0)
+    return result
 
 
 def capacity_bound(scn: Scenario, until_h: int, max_variables: int | None = None) -> dict[str, Any]:

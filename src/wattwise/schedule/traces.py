@@ -3,7 +3,8 @@
 Times are hours from the trace start unless ``time_unit="s"`` (the GAIA ``pai_1k``
 slice is in seconds). Optional extra columns: ``gpus``, ``interruptible`` (0/1,
 true/false), ``priority``. Every malformed row raises :class:`DataFormatError` with
-the file and line.
+the file and line; so does a value past :data:`TRACE_LIMITS`. The file is UTF-8 (a
+byte-order mark is allowed).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wattwise.config import Limit
 from wattwise.errors import ConfigError, DataFormatError
 from wattwise.schedule.model import JobBatch
 
@@ -20,6 +22,17 @@ REQUIRED_COLUMNS = ("arrival_time", "length", "cpus")
 _TIME_UNITS = {"h": 1.0, "s": 1.0 / 3600.0, "min": 1.0 / 60.0}
 _TRUE = {"1", "true", "yes", "y"}
 _FALSE = {"0", "false", "no", "n", ""}
+
+#: What one row may hold (the ``Limit`` rule the settings use). Past these a value is a
+#: typo or garbage: a count overflows int64, a length of 1e9 h would size the
+#: simulation's hourly arrays past any memory. Times in h after ``time_unit``.
+TRACE_LIMITS: dict[str, Limit] = {
+    "arrival_time": Limit(0.0, 10 * 8784.0, "h"),  # ten (leap) years
+    "length": Limit(0.0, 8784.0, "h", above=True),  # one leap year
+    "cpus": Limit(1, 1_000_000, "cores"),
+    "gpus": Limit(0, 1_000_000, "GPUs"),
+    "priority": Limit(0, 1_000_000, "levels"),
+}
 
 
 def read_job_trace(path: str | Path, time_unit: str = "h", slack_h: float = 24.0) -> JobBatch:
@@ -34,7 +47,7 @@ def read_job_trace(path: str | Path, time_unit: str = "h", slack_h: float = 24.0
     scale = _TIME_UNITS[time_unit]
     p = Path(path)
     try:
-        handle = p.open(newline="", encoding="utf-8")
+        handle = p.open(newline="", encoding="utf-8-sig")
     except OSError as err:
         raise DataFormatError(p, f"cannot read job trace: {err.strerror}") from err
     arrival: list[float] = []
@@ -52,7 +65,9 @@ def read_job_trace(path: str | Path, time_unit: str = "h", slack_h: float = 24.0
             raise DataFormatError(
                 p, "empty file; expected header arrival_time,length,cpus", 1
             ) from None
-        except (csv.Error, UnicodeDecodeError) as err:
+        except UnicodeDecodeError as err:
+            raise _not_utf8(p, err) from None
+        except csv.Error as err:
             raise DataFormatError(p, f"not a CSV file ({err})", 1) from err
         cols = [h.strip().lower() for h in header]
         missing = [c for c in REQUIRED_COLUMNS if c not in cols]
@@ -71,21 +86,16 @@ def read_job_trace(path: str | Path, time_unit: str = "h", slack_h: float = 24.0
                     continue
                 if len(row) != len(cols):
                     raise DataFormatError(p, f"expected {len(cols)} fields, found {len(row)}", line)
-                a = _number(p, line, "arrival_time", row[ia])
-                n = _number(p, line, "length", row[il])
-                c = _count(p, line, "cpus", row[ic], minimum=1)
-                if a < 0:
-                    raise DataFormatError(p, f"arrival_time must be >= 0, got {a}", line)
-                if n <= 0:
-                    raise DataFormatError(p, f"length must be > 0, got {n}", line)
-                arrival.append(a * scale)
-                length.append(n * scale)
-                cpus.append(c)
-                gpus.append(0 if ig is None else _count(p, line, "gpus", row[ig], minimum=0))
+                arrival.append(_time_h(p, line, "arrival_time", row[ia], scale))
+                length.append(_time_h(p, line, "length", row[il], scale))
+                cpus.append(_count(p, line, "cpus", row[ic]))
+                gpus.append(0 if ig is None else _count(p, line, "gpus", row[ig]))
                 inter.append(False if ii is None else _flag(p, line, row[ii]))
-                prio.append(0 if ip is None else _count(p, line, "priority", row[ip], minimum=0))
+                prio.append(0 if ip is None else _count(p, line, "priority", row[ip]))
                 lines.append(line)
-        except (csv.Error, UnicodeDecodeError) as err:
+        except UnicodeDecodeError as err:
+            raise _not_utf8(p, err) from None
+        except csv.Error as err:
             raise DataFormatError(p, f"not a CSV file ({err})", reader.line_num) from err
     if not arrival:
         raise DataFormatError(p, "no jobs in trace", 2)
@@ -117,12 +127,31 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
     return value
 
 
-def _count(path: Path, line: int, column: str, text: str, minimum: int) -> int:
+def _not_utf8(path: Path, err: UnicodeDecodeError) -> DataFormatError:
+    byte = err.object[err.start : err.start + 1].hex()
+    return DataFormatError(
+        path, f"not UTF-8 text (byte 0x{byte} in the file)", hint="save it as UTF-8 CSV"
+    )
+
+
+def _time_h(path: Path, line: int, column: str, text: str, scale: float) -> float:
+    """A time of the row in h, held to :data:`TRACE_LIMITS`."""
+    value_h = _number(path, line, column, text) * scale
+    problem = TRACE_LIMITS[column].problem(value_h)
+    if problem:
+        as_h = "" if scale == 1.0 else f" ({value_h:g} h)"
+        hint = "is the trace in seconds? read it with --time-unit s" if scale == 1.0 else None
+        raise DataFormatError(path, f"{column} {problem}, got {text!r}{as_h}", line, hint)
+    return value_h
+
+
+def _count(path: Path, line: int, column: str, text: str) -> int:
     value = _number(path, line, column, text)
-    if value != int(value) or value < minimum:
-        raise DataFormatError(
-            path, f"{column} must be a whole number >= {minimum}, got {text!r}", line
-        )
+    problem = TRACE_LIMITS[column].problem(value)
+    if problem:
+        raise DataFormatError(path, f"{column} {problem}, got {text!r}", line)
+    if value != int(value):
+        raise DataFormatError(path, f"{column} must be a whole number, got {text!r}", line)
     return int(value)
 
 
