@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +32,15 @@ PROFILES = (
 )
 
 
-def plan(values: list[float], work: float = 3000.0, deadline_h: float = 48.0) -> PowerPlan:
+def plan(
+    values: list[float], work: float = 3000.0, deadline_h: float = 48.0, start_s: float = 0.0
+) -> PowerPlan:
     return PowerPlan(
         eta=0.5,
         profiles=PROFILES,
         work_units=work,
-        deadline_s=deadline_h * HOUR,
-        signal_times_s=tuple(i * HOUR for i in range(len(values))),
+        deadline_s=start_s + deadline_h * HOUR,
+        signal_times_s=tuple(start_s + i * HOUR for i in range(len(values))),
         signal_values=tuple(values),
     )
 
@@ -168,3 +171,46 @@ def test_no_deadline_plans_on_the_signal_ahead(tmp_path: Path) -> None:
     with PowerGovernor(plan, [0], NvmlPowerLimit(nvml), PowerJournal(tmp_path / "j")) as gov:
         gov.start(0.0)
     assert gov.log.limits_w and all(math.isfinite(w) for w in gov.log.limits_w)
+
+
+def test_a_task_runs_under_its_limit_and_the_card_is_put_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wattwise.engine.power import NodePower
+    from wattwise.engine.worker import TaskItem, run_items
+
+    nvml = fake_nvml()
+    seen: list[int] = []
+    real_set = nvml.nvmlDeviceSetPowerManagementLimit
+
+    def record(handle: object, mw: int) -> None:
+        seen.append(mw)
+        real_set(handle, mw)
+
+    nvml.nvmlDeviceSetPowerManagementLimit = record
+    node = NodePower(lambda: NvmlPowerLimit(nvml))
+    node_journal = PowerJournal(tmp_path / "power" / "gpu-limits.json")
+    item = TaskItem(
+        task_id=1,
+        job_id=1,
+        key="1/0/1/1",
+        argv=("sleep", "0.2"),
+        env={"CUDA_VISIBLE_DEVICES": "0", "WATTWISE_HOME": str(tmp_path)},
+        power=plan([900.0] + [300.0] * 47, start_s=time.time() - 60.0),
+    )
+    monkeypatch.setenv("WATTWISE_HOME", str(tmp_path))  # the governor's journal goes here
+    [result] = run_items([item], None, "node-a", power=node)
+    assert result.exit_code == 0
+    assert result.power_limits_w and result.power_limits_w[0] < 300
+    assert seen[0] < 300_000 and seen[-1] == 300_000  # capped while it ran, then restored
+    assert nvml.state["limit_mw"] == 300_000
+    assert result.power_note is None
+    assert node_journal.read() == {}
+
+
+def test_a_task_whose_gpus_are_named_by_uuid_is_left_alone() -> None:
+    from wattwise.engine.power import NodePower
+
+    node = NodePower(lambda: NvmlPowerLimit(fake_nvml()))
+    node.start("k", plan([1.0] * 48), {"CUDA_VISIBLE_DEVICES": "GPU-1234"}, 0.0)
+    assert node.logs["k"].note is not None and "UUID" in node.logs["k"].note

@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -350,3 +350,63 @@ def plan_power(
     if deadline_s is not None and deadline_s - now_s < EXPLORE_SLACK * expected_runtime_s:
         return None, "power: too little slack to explore a lower limit; left at the default"
     return make(profiles, explore=True), ("power: exploring a limit (history holds fewer than two)")
+
+
+def visible_gpus(env: dict[str, str]) -> list[int] | None:
+    """NVML indices of the GPUs a task may use (``CUDA_VISIBLE_DEVICES``, as Ray sets it).
+
+    ``None`` when they are named another way (UUIDs, MIG): then the limit is left alone.
+    Assumes CUDA's order is NVML's (``CUDA_DEVICE_ORDER=PCI_BUS_ID``, Ray's default).
+    """
+    raw = env.get("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        return None
+    return [int(p) for p in parts]
+
+
+class NodePower:
+    """The governors of the tasks one worker runs, keyed by task key; opens NVML lazily."""
+
+    def __init__(self, open_actuator: Callable[[], PowerLimitActuator] | None = None) -> None:
+        self._open = open_actuator
+        self._actuator: PowerLimitActuator | None = None
+        self._governors: dict[str, PowerGovernor] = {}
+        self.logs: dict[str, PowerLog] = {}
+
+    def start(self, key: str, plan: PowerPlan, env: dict[str, str], now_s: float) -> None:
+        gpus = visible_gpus(env)
+        if gpus is None:
+            self.logs[key] = PowerLog(note="power: GPUs named by UUID; limit left alone")
+            return
+        if self._actuator is None:
+            if self._open is None:
+                from wattwise.optimize.gpu.nvml import open_actuator
+
+                self._open = open_actuator
+            try:
+                self._actuator = self._open()
+            except WattwiseError as err:
+                self.logs[key] = PowerLog(note=f"power limit not set: {err}")
+                return
+        gov = PowerGovernor(plan, gpus, self._actuator)
+        self._governors[key] = gov
+        self.logs[key] = gov.log
+        try:
+            gov.start(now_s)
+        except (WattwiseError, OSError) as err:  # the job runs on, uncapped, and says why
+            gov.release()
+            gov.log.note = f"power limit not set: {err}"
+
+    def tick(self, now_s: float) -> None:
+        for gov in self._governors.values():
+            gov.tick(now_s)
+
+    def release(self, key: str) -> None:
+        gov = self._governors.pop(key, None)
+        if gov is not None:
+            gov.release()
+
+    def release_all(self) -> None:
+        for key in list(self._governors):
+            self.release(key)

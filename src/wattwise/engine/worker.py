@@ -32,6 +32,7 @@ from typing import Protocol
 from wattwise.config import open_private, private_dir
 from wattwise.engine import job_procs
 from wattwise.engine.node_meter import JobEnergy
+from wattwise.engine.power import NodePower, PowerPlan
 
 _PR_SET_PDEATHSIG = 1
 
@@ -52,6 +53,8 @@ class TaskItem:
     #: Kill the task if its worker dies (PR_SET_PDEATHSIG). Costs a full fork (about
     #: 5 ms) instead of vfork, so the head asks for it for long tasks only.
     die_with_worker: bool = True
+    #: Carbon-aware GPU power for this task (``power: carbon`` jobs with GPUs).
+    power: PowerPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class TaskResult:
     error: str | None = None
     log_path: str | None = None
     cancelled: bool = False
+    #: Limits the power governor set, in order (W), and its one-line note, if any.
+    power_limits_w: tuple[float, ...] = ()
+    power_note: str | None = None
 
 
 class MeterLink(Protocol):
@@ -231,7 +237,12 @@ def _tail(path: str | None, limit: int = 300) -> str:
     return lines[-1] if lines else ""
 
 
-def run_items(items: Sequence[TaskItem], meter: MeterLink | None, node_id: str) -> list[TaskResult]:
+def run_items(
+    items: Sequence[TaskItem],
+    meter: MeterLink | None,
+    node_id: str,
+    power: NodePower | None = None,
+) -> list[TaskResult]:
     """Run ``items`` at once on this node; return one result per item when all ended.
 
     A ``KeyboardInterrupt`` (Ray's cancel) stops every task (SIGTERM, grace, SIGKILL)
@@ -241,12 +252,15 @@ def run_items(items: Sequence[TaskItem], meter: MeterLink | None, node_id: str) 
     registered: set[str] = set()
     cancelled = False
     energies: dict[str, JobEnergy] = {}
+    power = power if power is not None else NodePower()
     pause = 0.001
     try:
         # Inside the try: a cancel that lands while tasks are still being launched
         # must stop the ones already started, not orphan them.
         for item in items:
             runs.append(_launch(item))
+            if item.power is not None and runs[-1].proc is not None:
+                power.start(item.key, item.power, item.env, time.time())
         started = [(r.item.key, r.proc.pid) for r in runs if r.proc is not None]
         if meter is not None and started:
             meter.register_many(started)
@@ -254,7 +268,10 @@ def run_items(items: Sequence[TaskItem], meter: MeterLink | None, node_id: str) 
         pending = [r for r in runs if r.proc is not None]
         while pending:
             ended = [r for r in pending if _reap(r, False)]
+            power.tick(time.time())
             if ended:
+                for r in ended:
+                    power.release(r.item.key)
                 pending = [r for r in pending if not r.done]
                 if meter is not None:
                     for e in meter.finish_many([(r.item.key, r.cpu_s) for r in ended]):
@@ -276,6 +293,8 @@ def run_items(items: Sequence[TaskItem], meter: MeterLink | None, node_id: str) 
         # so the head never records a failure while a job runs on unmetered.
         _stop([r for r in runs if not r.done], 0.0)
         raise
+    finally:
+        power.release_all()  # every card back to its limit, whatever happened
     results = []
     for r in runs:
         error = r.error
@@ -296,6 +315,10 @@ def run_items(items: Sequence[TaskItem], meter: MeterLink | None, node_id: str) 
                 error=error,
                 log_path=r.item.log_path,
                 cancelled=cancelled,
+                power_limits_w=tuple(power.logs[r.item.key].limits_w)
+                if r.item.key in power.logs
+                else (),
+                power_note=power.logs[r.item.key].note if r.item.key in power.logs else None,
             )
         )
     return results
