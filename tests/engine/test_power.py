@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -214,3 +215,20 @@ def test_a_task_whose_gpus_are_named_by_uuid_is_left_alone() -> None:
     node = NodePower(lambda: NvmlPowerLimit(fake_nvml()))
     node.start("k", plan([1.0] * 48), {"CUDA_VISIBLE_DEVICES": "GPU-1234"}, 0.0)
     assert node.logs["k"].note is not None and "UUID" in node.logs["k"].note
+
+
+def test_the_spec_asks_for_carbon_power_and_round_trips() -> None:
+    from wattwise.engine.spec import JobSpec, SpecError, parse_spec
+
+    spec = parse_spec({"command": ["train"], "gpus": 1, "power": {"eta": 0.8}}, 0.0)
+    assert (spec.power, spec.power_eta) == ("carbon", 0.8)
+    assert JobSpec.from_dict(spec.to_dict()) == spec
+    assert parse_spec({"command": ["x"]}, 0.0).power == "default"
+    for bad, words in [
+        ({"gpus": 0, "power": "carbon"}, "no GPUs"),
+        ({"gpus": 1, "power": "turbo"}, "expected one of"),
+        ({"gpus": 1, "power": {"eta": float("nan")}}, "within [0, 1]"),
+        ({"gpus": 1, "power": {"eta": True}}, "a number"),
+    ]:
+        with pytest.raises(SpecError, match=re.escape(words)):
+            parse_spec({"command": ["x"], **bad}, 0.0)

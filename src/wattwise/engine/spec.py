@@ -48,7 +48,12 @@ SPEC_KEYS = (
     "max_attempts",
     "grace",
     "priority",
+    "power",
 )
+
+#: ``power:`` values. ``carbon``: the node sets the job's GPU power limit by the grid's
+#: intensity (``wattwise.engine.power``); ``default``: the card is left as it is.
+POWER_POLICIES = ("default", "carbon")
 
 
 class SpecError(ConfigError):
@@ -153,6 +158,9 @@ class JobSpec:
     max_attempts: int = 3
     grace_s: float = 10.0
     priority: int = 0
+    #: One of :data:`POWER_POLICIES`; ``power_eta`` weighs carbon (1) against time (0).
+    power: str = "default"
+    power_eta: float = 0.5
 
     @property
     def n_tasks(self) -> int:
@@ -319,6 +327,7 @@ def parse_spec(data: object, submitted_s: float, largest: NodeSizes | None = Non
     cpus = _positive_number(data, "cpus", 1.0)
     gpus = _int(data, "gpus", 0, 0)
     check_resources(cpus, gpus, largest)
+    power, power_eta = _power(data.get("power"), gpus)
     return JobSpec(
         name=name[:200],
         command=command,
@@ -338,7 +347,36 @@ def parse_spec(data: object, submitted_s: float, largest: NodeSizes | None = Non
         max_attempts=_int(data, "max_attempts", 3, 1),
         grace_s=parse_duration_s(data.get("grace", 10.0), "grace"),
         priority=_int(data, "priority", 0, -1_000_000),
+        power=power,
+        power_eta=power_eta,
     )
+
+
+def _power(raw: object, gpus: int) -> tuple[str, float]:
+    """``power: carbon`` or ``power: {policy: carbon, eta: 0.7}``; absent: default."""
+    eta = 0.5
+    if raw is None:
+        return "default", eta
+    if isinstance(raw, dict):
+        unknown = sorted(set(raw) - {"policy", "eta"})
+        if unknown:
+            raise SpecError(
+                f"power: unknown key(s) {', '.join(map(str, unknown))}; use policy, eta"
+            )
+        policy = raw.get("policy", "carbon")
+        eta_raw = raw.get("eta", eta)
+        if isinstance(eta_raw, bool) or not isinstance(eta_raw, int | float):
+            raise SpecError(f"power.eta: expected a number in [0, 1], got {eta_raw!r}")
+        eta = float(eta_raw)
+        if not 0.0 <= eta <= 1.0:  # NaN fails this too
+            raise SpecError(f"power.eta: must be within [0, 1], got {eta_raw!r}")
+    else:
+        policy = raw
+    if policy not in POWER_POLICIES:
+        raise SpecError(f"power: expected one of {', '.join(POWER_POLICIES)}, got {policy!r}")
+    if policy == "carbon" and gpus == 0:
+        raise SpecError("power: carbon sets GPU power limits, but the job asks for no GPUs")
+    return str(policy), eta
 
 
 def load_spec_file(path: str | Path, submitted_s: float) -> JobSpec:
