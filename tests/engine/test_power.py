@@ -232,3 +232,26 @@ def test_the_spec_asks_for_carbon_power_and_round_trips() -> None:
     ]:
         with pytest.raises(SpecError, match=re.escape(words)):
             parse_spec({"command": ["x"], **bad}, 0.0)
+
+
+def test_history_is_the_completed_job_runs_of_the_same_command_under_one_limit() -> None:
+    from wattwise.engine.power import past_power_runs
+    from wattwise.store.runs import RunRecord
+
+    def run(command: list[str], meta: dict[str, object], kind: str = "job",
+            status: str = "completed") -> RunRecord:  # fmt: skip
+        return RunRecord(1, "train", kind, command, status, 0, "h", 0, 0.0, 10.0, 10.0, 2000.0,
+                         200.0, 200.0, 1.0, "trace", False, 1.0, meta)  # fmt: skip
+
+    runs = [
+        run(["train"], {"power_limit_w": 250}),
+        run(["train"], {"power_limit_w": 300}),
+        run(["train"], {}),  # governed by changing limits, or not at all
+        run(["other"], {"power_limit_w": 250}),
+        run(["train"], {"power_limit_w": 250}, kind="command"),
+        run(["train"], {"power_limit_w": 250}, status="failed"),
+    ]
+    assert past_power_runs(runs, ["train"]) == [
+        PastRun(250.0, 10.0, 2000.0),
+        PastRun(300.0, 10.0, 2000.0),
+    ]

@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wattwise.config import home, private_dir
 from wattwise.errors import ConfigError, WattwiseError
@@ -28,6 +29,9 @@ from wattwise.optimize.gpu.carbon_power import REPLAN_S, choose_carbon_power_lim
 from wattwise.optimize.gpu.nvml import PowerLimitActuator
 from wattwise.optimize.gpu.power_limit import PowerProfile
 from wattwise.units import TimeSeries
+
+if TYPE_CHECKING:  # the worker imports this module: keep SQLAlchemy out of it
+    from wattwise.store.runs import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -410,3 +414,20 @@ class NodePower:
     def release_all(self) -> None:
         for key in list(self._governors):
             self.release(key)
+
+
+def past_power_runs(runs: Sequence[RunRecord], command: Sequence[str]) -> list[PastRun]:
+    """The finished engine runs of ``command`` that ran under one known limit.
+
+    Each job run stores ``meta["power_limit_w"]`` when its governor held one limit for
+    the whole run (exploring runs do); runs under changing limits teach no profile.
+    """
+    wanted = list(command)
+    out = []
+    for r in runs:
+        limit = r.meta.get("power_limit_w") if isinstance(r.meta, dict) else None
+        if r.kind != "job" or r.command != wanted or not isinstance(limit, int | float):
+            continue
+        if r.duration_s and r.energy_j and r.status == "completed":
+            out.append(PastRun(float(limit), float(r.duration_s), float(r.energy_j)))
+    return out
