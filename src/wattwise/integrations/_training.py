@@ -64,6 +64,38 @@ class TrainingOptions:
             )
 
 
+def warn_duplicate(framework: str) -> None:
+    """One warning: a second wattwise callback on the same training measures nothing."""
+    warnings.warn(
+        f"wattwise: WattwiseCallback was added more than once to this {framework} training;"
+        " measuring it once",
+        stacklevel=4,
+    )
+
+
+def dedupe(callbacks: list[Any], me: object, cls: type) -> bool:
+    """Drop every other ``cls`` callback (and repeats of ``me``) after ``me`` in ``callbacks``.
+
+    Called from ``me``'s first hook while the framework iterates ``callbacks``: only
+    entries after ``me`` are removed, so the iteration skips nobody. True if any were.
+    """
+    try:
+        here = next(i for i, cb in enumerate(callbacks) if cb is me)
+    except StopIteration:
+        return False
+    extra = [i for i in range(here + 1, len(callbacks)) if isinstance(callbacks[i], cls)]
+    for i in reversed(extra):
+        del callbacks[i]
+    return bool(extra)
+
+
+def move_first(callbacks: list[Any], me: object, index: int = 0) -> None:
+    """Move ``me`` to ``index`` (earlier) while the framework iterates: nobody is skipped."""
+    here = next((i for i, cb in enumerate(callbacks) if cb is me), None)
+    if here is not None and here > index:
+        callbacks.insert(index, callbacks.pop(here))
+
+
 class TrainingMeter:
     """The run of one training, driven by a framework callback's hooks."""
 
@@ -88,11 +120,18 @@ class TrainingMeter:
         """True while this process meters the training (not on follower ranks)."""
         return self.handle is not None and self.handle.measuring
 
-    def start(self, owner: object, default_name: str) -> None:
-        """Training began. ``owner`` (the trainer or model) may carry one wattwise callback."""
+    def start(self, owner: object, default_name: str, *, duplicate: str = "raise") -> bool:
+        """Training began. ``owner`` (the trainer or model) may carry one wattwise callback.
+
+        Another callback already measuring ``owner``: ``duplicate="raise"`` is a
+        ``ConfigError``; ``"warn"`` warns once and returns ``False`` (this one stays idle).
+        """
         key = id(owner)
         with _active_lock:
             if key in _active:
+                if duplicate == "warn":
+                    warn_duplicate(self.framework)
+                    return False
                 raise ConfigError(
                     f"a wattwise callback is already measuring this {type(owner).__name__}",
                     hint="pass WattwiseCallback once in callbacks=[...]",
@@ -117,7 +156,11 @@ class TrainingMeter:
             self._release()
             raise
         self.step = self._block_start = 0
+        self._last = _Interval()
+        self.phases_j = {Phase.EVAL: 0.0, Phase.SAVE: 0.0}
+        self._phase_n = {Phase.EVAL: 0, Phase.SAVE: 0}
         self.handle.begin_window(self._block_name())
+        return True
 
     def stop(self, status: str = "completed") -> Measurement | None:
         """Training ended: close windows and the run, store it."""
@@ -193,10 +236,13 @@ class TrainingMeter:
         self._epoch = epoch
         self.handle.begin_window(f"epoch-{epoch}")
 
-    def epoch_end(self, epoch: int) -> None:
+    def epoch_end(self, epoch: int) -> Measurement | None:
+        """The epoch's window (``None`` if it was not open here)."""
         if self.running and self._epoch == epoch:
-            self.handle.end_window(f"epoch-{epoch}")
             self._epoch = None
+            out: Measurement | None = self.handle.end_window(f"epoch-{epoch}")
+            return out
+        return None
 
     # -- phases -----------------------------------------------------------------
 
@@ -246,6 +292,20 @@ class TrainingMeter:
             out[CO2E_TOTAL_KEY] = co2e
             self._last.co2e_g = co2e
         self._last.energy_j, self._last.elapsed_s = energy, m.duration_s
+        return out
+
+    def window_values(self, m: Measurement) -> dict[str, float]:
+        """``energy_j``, ``co2e_g``, ``power_w`` of one closed window, and run totals."""
+        out = {ENERGY_KEY: m.energy_j, POWER_KEY: m.avg_power_w}
+        co2e = self._co2e_g(m)
+        if co2e is not None:
+            out[CO2E_KEY] = co2e
+        so_far = self.handle.so_far() if self.running else None
+        if so_far is not None:
+            out[ENERGY_TOTAL_KEY] = so_far.energy_j
+            total_co2e = self._co2e_g(so_far)
+            if total_co2e is not None:
+                out[CO2E_TOTAL_KEY] = total_co2e
         return out
 
     def _co2e_g(self, m: Measurement) -> float | None:
