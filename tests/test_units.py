@@ -161,3 +161,48 @@ def test_bad_durations_are_one_line_errors_naming_the_option(bad: object) -> Non
 def test_a_duration_above_the_limit_is_refused() -> None:
     with pytest.raises(ConfigError, match="longer than"):
         parse_duration_s("2d", "grace", max_s=86400.0)
+
+
+def test_a_date_in_a_message_is_iso_8601() -> None:
+    import datetime as dt
+
+    with pytest.raises(ConfigError) as info:
+        parse_duration_s(dt.date(2024, 1, 1), "deadline")
+    assert "2024-01-01" in str(info.value) and "datetime" not in str(info.value)
+
+
+def test_every_duration_in_the_product_is_read_by_the_one_parser() -> None:
+    # Job specs, --slack and `now+...` used to have their own parsers, each accepting
+    # a different set ("30min" in one, "1h30m" in another).
+    from wattwise.cli.grid import parse_time
+    from wattwise.cli.simulate import parse_slack
+    from wattwise.engine.spec import SpecError
+    from wattwise.engine.spec import parse_duration_s as spec_duration
+
+    assert spec_duration("30min", "runtime") == 1800.0
+    assert parse_slack("1h30m") == 1.5
+    assert parse_time("now+1h30m", "--at", now_s=0.0) == 5400.0
+    with pytest.raises(SpecError, match=r"^runtime: "):
+        spec_duration("soon", "runtime")
+    with pytest.raises(ConfigError, match=r"^--slack: "):
+        parse_slack("soon")
+    with pytest.raises(ConfigError, match=r"^--deadline: "):
+        parse_time("now+soon", "--deadline")
+
+
+def test_no_other_duration_parser_in_the_source() -> None:
+    import re
+    from pathlib import Path
+
+    import wattwise
+
+    root = Path(wattwise.__file__).parent
+    pattern = re.compile(r"^def parse_duration|\(d\|h\|m\|s\)|\"min\": 60|\"m\": 60\.0")
+    found = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.rglob("*.py")
+        if path.name != "units.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if pattern.search(line)
+    ]
+    assert found == []

@@ -134,3 +134,27 @@ def test_forecast_series_needs_hourly_data(tmp_path: Path) -> None:
     f.write_text("time,value\n" + rows + "\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="hourly"):
         forecast_series(resolve_provider(carbon_file=f), 1700000000 + 900 * 100, 4)
+
+
+def test_a_forecast_is_scored_against_the_trace_in_the_grid_package() -> None:
+    # The scoring used to live in the CLI; `grid forecast` now only formats it.
+    from wattwise.grid import forecast_series, resolve_provider
+    from wattwise.grid.forecast import score_forecast
+
+    path = carbon_file("ES_2022")
+    trace = load_intensity(path)
+    provider = resolve_provider(carbon_file=path)
+    series, _ = forecast_series(provider, trace.start_s + 3600.0 * 500, 24)
+    score = score_forecast(trace, series)
+    assert score is not None
+    np.testing.assert_array_equal(score.actual.values, trace.values[500:524])
+    expected = mape_percent(series.values[None, :], trace.values[500:524], first_issue=0)
+    assert score.mape_percent == pytest.approx(expected)
+    naive = seasonal_naive_forecasts(trace.values[:501], 24)[500]
+    assert score.seasonal_naive_mape_percent == pytest.approx(
+        mape_percent(naive[None, :], trace.values[500:524], first_issue=0)
+    )
+    # Near the end only the recorded hours count; past it there is nothing to score.
+    tail, _ = forecast_series(provider, trace.end_s - 3600.0 * 5, 24)
+    tail_score = score_forecast(trace, tail)
+    assert tail_score is not None and len(tail_score.actual) == 5

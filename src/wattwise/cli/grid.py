@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from wattwise.errors import ConfigError
+from wattwise.units import parse_duration_s
 
 if TYPE_CHECKING:
     from wattwise.grid import IntensityProvider
@@ -30,8 +31,6 @@ grid_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_UNITS_S = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-
 
 def register(app: typer.Typer) -> None:
     app.add_typer(grid_app, name="grid")
@@ -41,12 +40,12 @@ def parse_time(text: str, option: str, now_s: float | None = None) -> float:
     """ISO 8601 (naive = UTC), epoch seconds, ``now``, ``now+6h``. Units: epoch s."""
     raw = text.strip()
     now = time.time() if now_s is None else now_s
-    rel = re.fullmatch(r"now(?:\s*([+-])\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d))?", raw)
+    rel = re.fullmatch(r"now(?:\s*([+-])(.+))?", raw)
     if rel:
         if rel.group(1) is None:
             return now
         sign = 1.0 if rel.group(1) == "+" else -1.0
-        return now + sign * float(rel.group(2)) * _UNITS_S[rel.group(3)]
+        return now + sign * parse_duration_s(rel.group(2), option)
     try:
         return float(raw)
     except ValueError:
@@ -306,36 +305,23 @@ def forecast_command(
     plot: PlotOpt = None,
 ) -> None:
 
-    from wattwise.grid import (
-        TraceProvider,
-        forecast_series,
-        mape_percent,
-        seasonal_naive_forecasts,
-    )
-    from wattwise.units import TimeSeries
+    from wattwise.grid import TraceProvider, forecast_series
+    from wattwise.grid.forecast import score_forecast
 
     if horizon < 1 or horizon > 24 * 14:
         raise ConfigError(f"--horizon must be 1..336 hours, not {horizon}")
     provider = _provider(zone, carbon, None, replay, emission)
     issue_s = parse_time(at, "--at") if at else time.time()
     payload: dict[str, Any] = {"issued": _iso(issue_s), "horizon_h": horizon}
-    actual: TimeSeries | None = None
     forecast, method = forecast_series(provider, issue_s, horizon)
+    score = None
     if isinstance(provider, TraceProvider) and not provider.replay:
-        trace = provider.trace
-        i = round((forecast.start_s - trace.start_s) / 3600.0)
-        known = min(horizon, len(trace) - i)
-        if known > 0:
-            truth = trace.values[i : i + known]
-            actual = TimeSeries(forecast.times_s[:known], truth, trace.unit, 3600.0)
-            naive = seasonal_naive_forecasts(trace.values[: i + 1], horizon)[i]
-            payload["actual"] = [round(float(v), 4) for v in truth]
-            payload["mape_percent"] = mape_percent(
-                forecast.values[None, :known], truth, first_issue=0
-            )
-            payload["seasonal_naive_mape_percent"] = mape_percent(
-                naive[None, :known], truth, first_issue=0
-            )
+        score = score_forecast(provider.trace, forecast)
+    actual = score.actual if score is not None else None
+    if score is not None:
+        payload["actual"] = [round(float(v), 4) for v in score.actual.values]
+        payload["mape_percent"] = score.mape_percent
+        payload["seasonal_naive_mape_percent"] = score.seasonal_naive_mape_percent
     payload.update({"method": method, "source": provider.describe(), **_series_payload(forecast)})
     if plot is not None:
         _plot(
@@ -482,6 +468,7 @@ def solar_command(
     import numpy as np
 
     from wattwise.grid.solar import PVSite, describe_profile_use, load_solar_profile, pv_power
+    from wattwise.units import joules_to_kwh
 
     site = PVSite(lat, lon, kwp, tilt_deg=tilt, azimuth_deg=azimuth)
     if start is None:
@@ -501,7 +488,7 @@ def solar_command(
         if measured is not None
         else "clear sky (pvlib Ineichen, PVWatts)"
     )
-    energy_kwh = float(np.sum(series.values) * series.step_s / 3.6e6)
+    energy_kwh = joules_to_kwh(series.integral(series.start_s, series.end_s))
     payload = {
         "start": _iso(start_s),
         "end": _iso(end_s),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,18 +12,13 @@ from typing import Any
 import typer
 
 from wattwise.errors import ConfigError
-from wattwise.units import TimeSeries
-
-_SLACK = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(h|m|min|d|s)?\s*$")
-_TO_H = {"h": 1.0, None: 1.0, "m": 1 / 60, "min": 1 / 60, "d": 24.0, "s": 1 / 3600}
+from wattwise.units import SECONDS_PER_HOUR, TimeSeries, parse_duration_s
 
 
 def parse_slack(text: str) -> float:
-    """``24h``, ``90m``, ``2d``, ``3600s`` or a bare number of hours. Units: h."""
-    m = _SLACK.match(text)
-    if not m:
-        raise ConfigError(f"cannot read slack {text!r}", hint="write e.g. 24h, 90m or 2d")
-    return float(m.group(1)) * _TO_H[m.group(2)]
+    """``24h``, ``90m``, ``2d``, ``1h30m``, ``3600s`` or a bare number of hours, read by
+    the one duration parser (:func:`wattwise.units.parse_duration_s`). Units: h."""
+    return parse_duration_s(text, "--slack", bare_unit_s=SECONDS_PER_HOUR) / SECONDS_PER_HOUR
 
 
 def parse_start(text: str) -> float:

@@ -18,13 +18,13 @@ import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from wattwise.errors import ConfigError, DataFormatError
+from wattwise.units import parse_duration_s as units_parse_duration_s
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
-_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 #: Keys a job file may hold.
@@ -95,28 +95,8 @@ def check_resources(cpus: float, gpus: float, largest: NodeSizes | None = None) 
             )
 
 
-def parse_duration_s(value: object, what: str) -> float:
-    """``"1h30m"`` -> 5400.0. Units: s. Raises :class:`SpecError` naming ``what``."""
-    if isinstance(value, bool):
-        raise SpecError(f"{what}: expected a duration like 30m or 6h, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        try:
-            seconds = float(text)
-        except ValueError:
-            parts = _DURATION.findall(text)
-            if not parts or "".join(f"{n}{u}" for n, u in parts).lower() != text.lower():
-                raise SpecError(
-                    f"{what}: {value!r} is not a duration (use e.g. 90s, 30m, 6h, 1d, 1h30m)"
-                ) from None
-            seconds = sum(float(n) * _SECONDS[u.lower()] for n, u in parts)
-    else:
-        raise SpecError(f"{what}: expected a duration like 30m or 6h, got {value!r}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise SpecError(f"{what}: duration must be >= 0, got {value!r}")
-    return seconds
+#: The one duration parser (:func:`wattwise.units.parse_duration_s`), raising SpecError.
+parse_duration_s = partial(units_parse_duration_s, error=SpecError)
 
 
 def parse_deadline_s(value: object, submitted_s: float) -> float:

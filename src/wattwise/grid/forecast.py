@@ -29,10 +29,13 @@ shared grids.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
 from wattwise.errors import ConfigError
+from wattwise.units import SECONDS_PER_HOUR, TimeSeries
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -221,3 +224,37 @@ def mape_percent(forecasts: npt.ArrayLike, values: npt.ArrayLike, *, first_issue
     if not ok.any():
         raise ConfigError("no forecast with a known, positive target to score")
     return float(100.0 * np.mean(np.abs(f[ok] - actual[ok]) / actual[ok]))
+
+
+@dataclass(frozen=True)
+class ForecastScore:
+    """A forecast set against what a trace recorded for the hours it knows.
+
+    ``actual``: the recorded values of those hours (at the forecast's times);
+    ``mape_percent``: the forecast's mean absolute percentage error over them;
+    ``seasonal_naive_mape_percent``: that of seasonal-naive issued at the same hour,
+    the baseline to beat. Units: gCO₂e/kWh, %.
+    """
+
+    actual: TimeSeries
+    mape_percent: float
+    seasonal_naive_mape_percent: float
+
+
+def score_forecast(trace: TimeSeries, forecast: TimeSeries) -> ForecastScore | None:
+    """Score an hourly ``forecast`` issued inside ``trace`` against the trace's own
+    values (seasonal-naive from the same past as the baseline); None where the trace
+    records none of the forecast hours."""
+    horizon = len(forecast)
+    i = round((forecast.start_s - trace.start_s) / SECONDS_PER_HOUR)
+    known = min(horizon, len(trace) - i)
+    if i < 0 or known <= 0:
+        return None
+    truth = np.asarray(trace.values[i : i + known], dtype=np.float64)
+    naive = seasonal_naive_forecasts(trace.values[: i + 1], horizon)[i]
+    predicted = np.asarray(forecast.values, dtype=np.float64)
+    return ForecastScore(
+        actual=TimeSeries(forecast.times_s[:known], truth, trace.unit, SECONDS_PER_HOUR),
+        mape_percent=mape_percent(predicted[None, :known], truth, first_issue=0),
+        seasonal_naive_mape_percent=mape_percent(naive[None, :known], truth, first_issue=0),
+    )
