@@ -4,6 +4,7 @@
 
     zone = "DE"              # grid zone for carbon (static table or live provider)
     carbon_file = "..."      # or a carbon-intensity trace
+    providers = ["electricitymaps", "watttime", "trace:grid.csv", "static"]  # or a chain
     cpu_tdp_w = 165          # estimate: the CPU's TDP, W
     cpu_threads = 64         # estimate: the CPU's hardware threads
     dram_w_per_gib = 0.375   # estimate: DRAM power per GiB resident, W/GiB
@@ -90,6 +91,7 @@ class Config:
 
     zone: str | None = None
     carbon_file: str | None = None
+    providers: tuple[str, ...] | None = None
     cpu_tdp_w: float | None = None
     cpu_threads: int | None = None
     dram_w_per_gib: float | None = None
@@ -103,6 +105,7 @@ class Config:
 _TYPES: dict[str, tuple[type, ...]] = {
     "zone": (str,),
     "carbon_file": (str,),
+    "providers": (list,),
     "cpu_tdp_w": (int, float),
     "cpu_threads": (int,),
     "dram_w_per_gib": (int, float),
@@ -112,7 +115,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "api_trusted_proxies": (list,),
     "api_allowed_hosts": (list,),
 }
-_STRING_LISTS = {"api_trusted_proxies", "api_allowed_hosts"}
+_STRING_LISTS = {"api_trusted_proxies", "api_allowed_hosts", "providers"}
 
 
 @dataclass(frozen=True)

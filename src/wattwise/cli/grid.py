@@ -207,10 +207,11 @@ def now_command(
     emission: EmissionOpt = "lca",
     as_json: JsonOpt = False,
 ) -> None:
+    from wattwise.grid.chain import ProviderChain
     from wattwise.grid.live import LiveProvider
 
     provider = _provider(zone, carbon, intensity, replay, emission)
-    if isinstance(provider, LiveProvider):
+    if isinstance(provider, LiveProvider | ProviderChain):
         at_s, value = provider.now()
     else:
         at_s = time.time()

@@ -6,13 +6,16 @@ CLI integrates a run's energy against it; the scheduler reads whole traces.
 
 :func:`resolve_provider` is the one resolution of what the user asked for into a
 provider, used by every command, the API and the engine. Precedence: a fixed value >
-a trace file > a zone > the config file's ``carbon_file`` (replayed by time of year)
-> its ``zone`` > ``WORLD``. A zone string is read in one place, :func:`zone_provider`.
+a trace file > a provider chain (``providers``, given or in the config file; see
+:mod:`wattwise.grid.chain`) for the zone asked for > a zone > the config file's
+``carbon_file`` (replayed by time of year) > its ``zone`` > ``WORLD``. A zone string is
+read in one place, :func:`zone_provider`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,15 +204,20 @@ def resolve_provider(
     *,
     emission: str = "lca",
     use_config: bool = True,
+    providers: Sequence[str] | None = None,
 ) -> IntensityProvider:
-    """Pick the provider the user asked for: fixed > file > zone > config > ``WORLD``.
+    """Pick the provider the user asked for: fixed > file > chain > zone > config > ``WORLD``.
 
     ``zone`` (static zone, cloud region or live spec) is read by :func:`zone_provider`.
+    ``providers`` (else, with ``use_config``, the config's ``providers``) makes a
+    :class:`~wattwise.grid.chain.ProviderChain` for ``zone`` (else the config's
+    ``zone``), unless ``zone`` names one live provider itself (``electricitymaps:DE``).
     With nothing given (and ``use_config``), ``config.toml`` decides: its
     ``carbon_file`` replayed by time of year (it stands for the user's grid at any
     date; the label says so), else its ``zone``. ``emission`` is the portal column
     (``lca`` or ``direct``).
     """
+    from wattwise.grid.chain import chain_provider, is_plain_zone
     from wattwise.grid.trace import load_intensity
 
     if emission not in EMISSIONS:
@@ -221,10 +229,17 @@ def resolve_provider(
                 f"fixed carbon intensity must be >= 0 gCO2e/kWh, not {fixed_g_per_kwh}"
             )
         return FixedProvider(float(fixed_g_per_kwh))
-    if carbon_file is None and not zone and use_config:
+    chainable = carbon_file is None and (not zone or is_plain_zone(zone))
+    config = None
+    if chainable and use_config and (providers is None or not zone):
         from wattwise.config import load_config
 
         config = load_config()
+        providers = config.providers if providers is None else providers
+        zone = zone or (config.zone if providers else None)
+    if chainable and providers:
+        return chain_provider(providers, zone, emission=emission)
+    if carbon_file is None and not zone and config is not None:
         if config.carbon_file:
             carbon_file, replay = config.carbon_file, True
         else:
@@ -253,6 +268,10 @@ def forecast_series(
 
     if not isinstance(horizon_h, int) or horizon_h < 1:
         raise ConfigError(f"horizon must be a positive whole number of hours, not {horizon_h!r}")
+    from wattwise.grid.chain import ProviderChain
+
+    if isinstance(provider, ProviderChain):
+        return provider.forecast(issue_s, horizon_h)
     if not isinstance(provider, TraceProvider):
         return provider.series(issue_s, issue_s + horizon_h * 3600.0), "provider"
     trace = provider.trace

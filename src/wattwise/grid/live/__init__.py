@@ -32,6 +32,11 @@ _CLIENTS: dict[str, Callable[[str, HttpSettings], LiveClient]] = {
 }
 
 
+def live_prefixes() -> tuple[str, ...]:
+    """The provider names a live spec may start with (``electricitymaps``, ``wt``, ...)."""
+    return tuple(sorted(_CLIENTS))
+
+
 def live_provider(spec: str, settings: HttpSettings | None = None) -> LiveProvider:
     """A :class:`LiveProvider` for ``PROVIDER:ZONE``. Raises ConfigError for a bad spec."""
     prefix, _, zone = spec.partition(":")
@@ -60,5 +65,6 @@ __all__ = [
     "LiveProvider",
     "UKCarbonIntensity",
     "WattTime",
+    "live_prefixes",
     "live_provider",
 ]

@@ -4,6 +4,9 @@
 client fails (bad token, unknown zone, outage) or its answer does not cover the
 period, it answers from the cache if the cache covers the period, otherwise from
 the zone's static annual average, and ``describe()`` says what happened and why.
+With ``use_static=False`` (a link of a provider chain, :mod:`wattwise.grid.chain`)
+it raises :class:`~wattwise.errors.ProviderError` instead of answering with the static
+average, so the chain's next provider answers.
 """
 
 from __future__ import annotations
@@ -64,10 +67,26 @@ def static_fallback(zone: str, default: str = WORLD) -> StaticIntensity:
 class LiveProvider:
     """IntensityProvider over a live client, with cache and static fallback."""
 
-    def __init__(self, client: LiveClient, fallback_zone: str | None = None) -> None:
+    def __init__(
+        self,
+        client: LiveClient,
+        fallback_zone: str | None = None,
+        *,
+        use_static: bool = True,
+    ) -> None:
         self.client = client
+        self.fallback_zone = fallback_zone
         self.fallback = static_fallback(fallback_zone or client.zone)
+        self.use_static = use_static
         self.status = "not asked yet"
+
+    def without_static(self) -> LiveProvider:
+        """The same client, raising ProviderError where this one would use the static average."""
+        return LiveProvider(self.client, self.fallback_zone, use_static=False)
+
+    def _no_data(self, reason: str) -> ProviderError:
+        self.status = f"{reason}; no cached data covers the period"
+        return ProviderError(self.status)
 
     def _label(self) -> str:
         return f"live {self.client.name} {self.client.zone} ({self.client.signal})"
@@ -97,6 +116,8 @@ class LiveProvider:
                 fetched = _when(cached.fetched_at_s)
                 self.status = f"{reason}; used cached data fetched {fetched}{note}"
                 return series
+        if not self.use_static:
+            raise self._no_data(reason)
         self.status = (
             f"{reason}; used the static annual average of {self.fallback.zone} "
             f"({self.fallback.g_per_kwh:g} gCO2e/kWh, {self.fallback.year})"
@@ -123,6 +144,8 @@ class LiveProvider:
                 f"{reason}; used the newest cached value, for {_when(float(cached.times_s[-1]))}"
             )
             return float(cached.times_s[-1]), float(cached.values[-1])
+        if not self.use_static:
+            raise self._no_data(reason)
         self.status = (
             f"{reason}; used the static annual average of {self.fallback.zone} "
             f"({self.fallback.g_per_kwh:g} gCO2e/kWh, {self.fallback.year})"
