@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -255,3 +256,65 @@ def test_history_is_the_completed_job_runs_of_the_same_command_under_one_limit()
         PastRun(250.0, 10.0, 2000.0),
         PastRun(300.0, 10.0, 2000.0),
     ]
+
+
+def test_the_head_plans_only_what_can_be_governed() -> None:
+    from wattwise.engine.power import limits_meta, plan_for_job
+
+    sig = signal([900.0] + [300.0] * 47)
+    common = {"command": ["train"], "eta": 0.5, "deadline_s": 24 * HOUR,
+              "expected_runtime_s": HOUR, "zone": "DE", "now_s": 0.0, "history": []}  # fmt: skip
+    assert plan_for_job(gpus=1, policy="default", forecast=None, **common) == (None, None)  # type: ignore[arg-type]
+    plan, why = plan_for_job(gpus=1, policy="carbon", forecast=None, **common)  # type: ignore[arg-type]
+    assert plan is None and why is not None and "no carbon signal" in why
+    asked: list[tuple[str | None, float, float]] = []
+
+    def forecast(zone: str | None, t0: float, t1: float) -> TimeSeries:
+        asked.append((zone, t0, t1))
+        return sig
+
+    plan, why = plan_for_job(gpus=1, policy="carbon", forecast=forecast, **common)  # type: ignore[arg-type]
+    assert plan is not None and plan.explore and asked == [("DE", 0.0, 24 * HOUR)]
+    assert limits_meta([]) == {}
+    assert limits_meta([255.0]) == {"power_limit_w": 255.0, "power_limits_w": [255.0]}
+    assert limits_meta([200.0, 300.0]) == {"power_limits_w": [200.0, 300.0]}
+
+
+def test_the_head_sends_a_power_plan_with_a_power_carbon_gpu_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wattwise.engine import head as head_module
+    from wattwise.engine import ray_backend as rb
+    from wattwise.engine.head import Engine, EngineConfig
+    from wattwise.engine.policy import CarbonAwarePolicy
+    from wattwise.engine.spec import parse_spec
+
+    gpu_node = rb.NodeInfo("g" * 32, "gpu-1", True, 8.0, 2.0, "DE", None)
+    sent: list[Any] = []
+    monkeypatch.setattr(head_module.rb, "connect", lambda *a: None)
+    monkeypatch.setattr(head_module.rb, "list_nodes", lambda: [gpu_node])
+    monkeypatch.setattr(head_module.rb, "submit_batch", lambda items, *a: sent.extend(items) or "r")
+
+    class NothingEnds:
+        def wait(self, refs: list[Any], **kw: Any) -> tuple[list[Any], list[Any]]:
+            return [], list(refs)
+
+    monkeypatch.setattr(head_module.rb, "import_ray", lambda: NothingEnds())
+    now = time.time()
+    sig = signal([300.0] * 72)
+    shifted = TimeSeries(sig.times_s + now - 60.0, sig.values, sig.unit, sig.step_s)
+    policy = CarbonAwarePolicy(lambda zone, t0, t1: shifted)
+    engine = Engine(EngineConfig(store_url=f"sqlite:///{tmp_path / 'w.db'}", meter=False,
+                                 home=tmp_path, tick_s=0.0, policy=policy))  # fmt: skip
+    for name, power in (("governed", "carbon"), ("plain", None)):
+        spec = parse_spec({"name": name, "command": [name], "gpus": 1, "runtime": "10m",
+                           **({"power": power} if power else {})}, now)  # fmt: skip
+        engine.store.submit(spec.to_dict(), submitted_s=now, latest_start_s=now)
+    engine.start()
+    for _ in range(3):
+        engine.tick()
+    by_name = {item.argv[0]: item for item in sent}
+    assert by_name["plain"].power is None
+    plan = by_name["governed"].power
+    assert plan is not None and plan.explore  # no history yet: the first run explores
+    assert plan.signal_values and min(plan.signal_times_s) <= now

@@ -28,6 +28,7 @@ from wattwise.engine import ray_backend as rb
 from wattwise.engine.carbon import CarbonAccountant, ProviderFor
 from wattwise.engine.node_meter import JobEnergy
 from wattwise.engine.policy import AsapPolicy, NodeView, PendingJob, Placement, PlacementPolicy
+from wattwise.engine.power import UNKNOWN_RUNTIME_S, PowerPlan, limits_meta, plan_for_job
 from wattwise.engine.spec import JobSpec
 from wattwise.engine.worker import TaskItem, TaskResult
 from wattwise.meter.types import DeviceEnergy, Measurement, PowerSample
@@ -39,6 +40,7 @@ from wattwise.store.jobs import (
     NewTask,
     TaskOutcome,
 )
+from wattwise.store.runs import RunStore
 
 log = logging.getLogger("wattwise.engine")
 
@@ -88,6 +90,8 @@ class _Job:
     failed: str | None = None
     exit_code: int | None = None
     cancelled: bool = False
+    power_limits_w: list[float] = field(default_factory=list)  # what its GPUs were set to
+    power_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ class Engine:
 
             self.home = home()
         self._jobs: dict[int, _Job] = {}
+        self._runs: RunStore | None = None  # past runs, read for power profiles
         self._inflight: dict[Any, list[_InFlight]] = {}
         self._nodes: dict[str, rb.NodeInfo] = {}
         self._meters: dict[str, Any] = {}
@@ -489,6 +494,10 @@ class Engine:
             env["WATTWISE_CHECKPOINT_DIR"] = checkpoint
             env["WATTWISE_RESUME"] = "1" if spec.interruptible and job.attempt > 1 else "0"
         suffix = f"-shard{shard}" if shard_value is not None else ""
+        power, why = self._power_plan(job)
+        if why is not None and why != job.power_note:
+            job.power_note = why
+            self.store.note(job_id, why)
         return TaskItem(
             task_id=task_id,
             job_id=job_id,
@@ -500,6 +509,32 @@ class Engine:
             checkpoint_dir=checkpoint,
             grace_s=spec.grace_s,
             die_with_worker=not self._short(spec),
+            power=power,
+        )
+
+    def _run_store(self) -> RunStore:
+        if self._runs is None:
+            self._runs = RunStore(self.config.store_url)
+        return self._runs
+
+    def _power_plan(self, job: _Job) -> tuple[PowerPlan | None, str | None]:
+        """Carbon-aware GPU power for a ``power: carbon`` job (``engine.power``)."""
+        spec = job.spec
+        if spec.power != "carbon":
+            return None, None
+        node = job.placement.node_ids[0] if job.placement and job.placement.node_ids else None
+        info = self._nodes.get(node) if node else None
+        return plan_for_job(
+            command=spec.argv(spec.shards[0] if spec.shards else None),
+            gpus=spec.gpus,
+            policy=spec.power,
+            eta=spec.power_eta,
+            deadline_s=spec.deadline_s,
+            expected_runtime_s=spec.runtime_s or UNKNOWN_RUNTIME_S,
+            zone=info.zone if info is not None else None,
+            now_s=time.time(),
+            history=self._run_store().list_runs(limit=500, status="completed"),
+            forecast=getattr(self.policy, "forecast", None),
         )
 
     def _submit(self, node: str, members: list[tuple[_Job, int, int]]) -> None:
@@ -575,7 +610,11 @@ class Engine:
             status = "succeeded"
         else:
             status = "failed"
+        if res.power_note and job is not None:
+            job.power_note = res.power_note
+            self.store.note(res.job_id, res.power_note)
         if job is not None:
+            job.power_limits_w += res.power_limits_w
             job.running.discard(res.task_id)
             if res.energy is not None:
                 job.energies.append((res.energy, co2e, source, node.name if node else res.node_id))
@@ -693,7 +732,13 @@ class Engine:
                     cpus=job.spec.cpus,
                     exit_code=job.exit_code if status == "failed" else 0,
                     error=error,
-                    meta={"attempts": job.attempt, "tasks": job.spec.n_tasks},
+                    meta={
+                        "attempts": job.attempt,
+                        "tasks": job.spec.n_tasks,
+                        "gpus": job.spec.gpus,
+                        **limits_meta(job.power_limits_w),
+                        **({"power_note": job.power_note} if job.power_note else {}),
+                    },
                 )
             )
             del self._jobs[job_id]

@@ -41,6 +41,8 @@ DEFAULT_ETA = 0.5
 #: of the card's highest limit (Zeus explores its whole range the same way, one
 #: limit per epoch; whole runs here, since the engine sees a job's work only at its end).
 EXPLORE_FRACTIONS = (1.0, 0.85, 0.7)
+#: A job that declares no runtime is taken to run this long for its power plan. Units: s.
+UNKNOWN_RUNTIME_S = 3600.0
 #: Explore only with this much slack: deadline − now ≥ factor × expected runtime.
 EXPLORE_SLACK = 1.5
 
@@ -431,3 +433,51 @@ def past_power_runs(runs: Sequence[RunRecord], command: Sequence[str]) -> list[P
         if r.duration_s and r.energy_j and r.status == "completed":
             out.append(PastRun(float(limit), float(r.duration_s), float(r.energy_j)))
     return out
+
+
+#: ``(zone, start_s, end_s) -> TimeSeries`` of gCO₂e/kWh: the head's planning forecast.
+ForecastFn = Callable[[str | None, float, float], TimeSeries]
+
+
+def plan_for_job(
+    *,
+    command: Sequence[str],
+    gpus: int,
+    policy: str,
+    eta: float,
+    deadline_s: float | None,
+    expected_runtime_s: float,
+    zone: str | None,
+    now_s: float,
+    history: Sequence[RunRecord],
+    forecast: ForecastFn | None,
+) -> tuple[PowerPlan | None, str | None]:
+    """The head's side: the plan a ``power: carbon`` job's node gets, and a note.
+
+    ``(None, None)`` for a job that did not ask; ``(None, why)`` when it asked and
+    cannot be governed (no GPUs, no signal, too little slack to explore).
+    """
+    if policy != "carbon":
+        return None, None
+    if gpus <= 0:
+        return None, "power: the job has no GPUs; nothing to govern"
+    if forecast is None:
+        return None, "power: the head has no carbon signal to plan with; limit left alone"
+    end_s = deadline_s if deadline_s is not None else now_s + 2.0 * expected_runtime_s
+    try:
+        signal = forecast(zone, now_s, max(end_s, now_s + 3600.0))
+    except WattwiseError as err:
+        return None, f"power: no forecast ({err}); limit left alone"
+    if len(signal) == 0:
+        return None, "power: the forecast is empty; limit left alone"
+    runs = past_power_runs(history, command)
+    return plan_power(runs, signal, now_s, deadline_s, expected_runtime_s, eta)
+
+
+def limits_meta(limits_w: Sequence[float]) -> dict[str, object]:
+    """What a finished job's run records of its limits: one held limit teaches history."""
+    if not limits_w:
+        return {}
+    if len(set(limits_w)) == 1:
+        return {"power_limit_w": float(limits_w[0]), "power_limits_w": [float(limits_w[0])]}
+    return {"power_limits_w": [float(w) for w in limits_w]}
