@@ -318,3 +318,21 @@ def test_the_head_sends_a_power_plan_with_a_power_carbon_gpu_job(
     plan = by_name["governed"].power
     assert plan is not None and plan.explore  # no history yet: the first run explores
     assert plan.signal_values and min(plan.signal_times_s) <= now
+
+
+def test_a_node_start_restores_what_a_killed_head_left_capped(tmp_path: Path) -> None:
+    from wattwise.engine.power import restore_leftover_limits
+
+    nvml = fake_nvml()
+    journal = PowerJournal(tmp_path / "j.json")
+    opened: list[int] = []
+
+    def actuator() -> NvmlPowerLimit:
+        opened.append(1)
+        return NvmlPowerLimit(nvml)
+
+    assert restore_leftover_limits(journal, actuator) == [] and not opened  # nothing: no NVML
+    journal._write({0: {"previous_w": 300.0, "pid": 2**22 + 12345}})  # a pid that is gone
+    nvml.state["limit_mw"] = 150_000
+    assert restore_leftover_limits(journal, actuator) == [0]
+    assert nvml.state["limit_mw"] == 300_000 and journal.read() == {}

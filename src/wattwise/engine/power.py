@@ -481,3 +481,29 @@ def limits_meta(limits_w: Sequence[float]) -> dict[str, object]:
     if len(set(limits_w)) == 1:
         return {"power_limit_w": float(limits_w[0]), "power_limits_w": [float(limits_w[0])]}
     return {"power_limits_w": [float(w) for w in limits_w]}
+
+
+def restore_leftover_limits(
+    journal: PowerJournal | None = None,
+    open_actuator: Callable[[], PowerLimitActuator] | None = None,
+) -> list[int]:
+    """At a node's start: put back what a killed head or worker left capped.
+
+    Opens NVML only when the journal holds something. Returns the GPUs restored.
+    """
+    journal = journal if journal is not None else PowerJournal()
+    if not journal.read():
+        return []
+    if open_actuator is None:
+        from wattwise.optimize.gpu import nvml
+
+        open_actuator = nvml.open_actuator
+    try:
+        restored = journal.restore_orphans(open_actuator())
+    except (WattwiseError, OSError) as err:
+        log.warning("GPU power limits left by a killed run not restored: %s", err)
+        return []
+    if restored:
+        log.warning("restored the power limit of GPU(s) %s left capped by a killed run",
+                    ", ".join(map(str, restored)))  # fmt: skip
+    return restored

@@ -120,6 +120,9 @@ class NodeMeterActor:
     """Ray actor (one per node, 0 CPUs) holding that node's :class:`NodeMeter`."""
 
     def __init__(self, sources: SourcesFactory | None, interval_s: float) -> None:
+        from wattwise.engine.power import restore_leftover_limits
+
+        restore_leftover_limits()  # a head killed mid-job may have left a card capped
         self.meter = NodeMeter(None if sources is None else sources(), interval_s=interval_s)
 
     def register_many(self, jobs: Sequence[tuple[str, int]]) -> None:
