@@ -233,3 +233,16 @@ def test_grid_now_json_names_the_serving_provider(wattwise_home: Path) -> None:
         "(set WATTWISE_ELECTRICITYMAPS_TOKEN); no cached data covers the period); "
         "trying static:DE"
     ]
+
+
+def test_a_configured_trace_stands_for_the_configured_zone_only(wattwise_home: Path) -> None:
+    (wattwise_home / "config.toml").write_text(
+        f'zone = "US-CAL-CISO"\nproviders = ["trace:{TRACE}", "static"]\n', encoding="utf-8"
+    )
+    mine = resolve_provider(zone="azure:westus")  # in grid zone US-CAL-CISO
+    assert isinstance(mine, ProviderChain) and mine.links[0].spec == f"trace:{TRACE}"
+    other = resolve_provider(zone="DE")
+    assert isinstance(other, ProviderChain)
+    assert [link.spec for link in other.links] == ["static:DE"]
+    with pytest.raises(ConfigError, match="only traces"):
+        chain_provider([f"trace:{TRACE}"], "DE", trace_zone="US-CAL-CISO")

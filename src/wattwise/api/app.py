@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,7 @@ def create_app(
         return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api)
+    app.include_router(import_module("wattwise.api.routes.casdk").router)  # Carbon Aware SDK
 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:

@@ -9,7 +9,9 @@ in ``config.toml`` (or ``resolve_provider(providers=[...])``) builds a
   (``--zone``, else the config's ``zone``). A live link answers with live data or its
   own cache; where it would fall back to the static average it fails instead, so the
   next link answers;
-* ``trace:FILE``: a carbon trace, replayed by time of year outside its span;
+* ``trace:FILE``: a carbon trace, replayed by time of year outside its span. A trace
+  is one grid's data: in the config's chain it stands for the config's ``zone`` and is
+  left out of the chain for any other zone;
 * ``static`` or ``static:ZONE``: the zone's annual average (never fails);
 * ``fixed:G_PER_KWH``: a constant.
 
@@ -206,11 +208,25 @@ def chain_provider(
     *,
     emission: str = "lca",
     warn: Callable[[str], None] | None = None,
+    trace_zone: str | None = None,
 ) -> ProviderChain:
     """The chain ``entries`` describe, for ``zone`` where an entry names none.
 
-    Raises ConfigError (one line) for an unknown or malformed entry.
+    ``trace_zone`` is the zone ``trace:`` entries stand for (the config's ``zone``);
+    for another ``zone`` they are left out. Raises ConfigError (one line) for an
+    unknown or malformed entry.
     """
     if isinstance(entries, str):
         raise ConfigError("providers must be a list of entries, not a string")
-    return ProviderChain([_link(e, zone, emission) for e in entries], warn=warn)
+    from wattwise.grid.regions import grid_zone
+
+    foreign = (
+        trace_zone is not None and zone is not None and grid_zone(zone) != grid_zone(trace_zone)
+    )
+    kept = [e for e in entries if not (foreign and e.strip().lower().startswith("trace:"))]
+    if entries and not kept:
+        raise ConfigError(
+            f"providers lists only traces, which stand for zone {trace_zone}, not {zone}",
+            hint="add a live provider or static to providers",
+        )
+    return ProviderChain([_link(e, zone, emission) for e in kept], warn=warn)

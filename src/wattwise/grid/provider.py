@@ -231,14 +231,16 @@ def resolve_provider(
         return FixedProvider(float(fixed_g_per_kwh))
     chainable = carbon_file is None and (not zone or is_plain_zone(zone))
     config = None
+    trace_zone = None
     if chainable and use_config and (providers is None or not zone):
         from wattwise.config import load_config
 
         config = load_config()
-        providers = config.providers if providers is None else providers
+        if providers is None and config.providers:
+            providers, trace_zone = config.providers, config.zone
         zone = zone or (config.zone if providers else None)
     if chainable and providers:
-        return chain_provider(providers, zone, emission=emission)
+        return chain_provider(providers, zone, emission=emission, trace_zone=trace_zone)
     if carbon_file is None and not zone and config is not None:
         if config.carbon_file:
             carbon_file, replay = config.carbon_file, True
