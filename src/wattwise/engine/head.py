@@ -31,7 +31,9 @@ from wattwise.engine.policy import AsapPolicy, NodeView, PendingJob, Placement, 
 from wattwise.engine.power import UNKNOWN_RUNTIME_S, PowerPlan, limits_meta, plan_for_job
 from wattwise.engine.spec import JobSpec
 from wattwise.engine.worker import TaskItem, TaskResult
+from wattwise.errors import WattwiseError
 from wattwise.meter.types import DeviceEnergy, Measurement, PowerSample
+from wattwise.schedule.suspend import RESTART_OVERHEAD_S, advise
 from wattwise.store.jobs import (
     TERMINAL,
     JobCompletion,
@@ -41,6 +43,8 @@ from wattwise.store.jobs import (
     TaskOutcome,
 )
 from wattwise.store.runs import RunStore
+from wattwise.store.status import JobStatus
+from wattwise.units import iso_utc
 
 log = logging.getLogger("wattwise.engine")
 
@@ -72,6 +76,10 @@ class EngineConfig:
     tick_s: float = 0.02
     #: Job logs and checkpoints go under here (default: ``$WATTWISE_HOME``).
     home: Path | None = None
+    #: How often running interruptible jobs are reviewed for a pause. Units: s.
+    suspend_check_s: float = 60.0
+    #: Suspend-resume of interruptible jobs toward cleaner hours (``schedule.suspend``).
+    suspend: bool = True
 
 
 @dataclass
@@ -92,6 +100,14 @@ class _Job:
     cancelled: bool = False
     power_limits_w: list[float] = field(default_factory=list)  # what its GPUs were set to
     power_note: str | None = None
+    # Suspend-resume (interruptible jobs): segments run so far, work they did (s), the
+    # current segment's start, a pause asked of the node, and when to resume.
+    segments: int = 0
+    worked_s: float = 0.0
+    segment_started_s: float | None = None
+    suspending: bool = False
+    resume_at_s: float | None = None
+    resume_latest_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +147,7 @@ class Engine:
         self._last_plan = 0.0
         self._last_sweep = 0.0
         self._last_cancel_check = 0.0
+        self._last_suspend_check = 0.0
         self._started = False
         self.recovered = 0
 
@@ -214,6 +231,9 @@ class Engine:
             self._replan = False
             self._last_plan = now
         busy |= self._dispatch(now)
+        if self.config.suspend and now - self._last_suspend_check >= self.config.suspend_check_s:
+            self._last_suspend_check = now
+            busy |= self._review_suspensions(now)
         return busy
 
     def replan(self) -> None:
@@ -343,7 +363,11 @@ class Engine:
             if r.attempts > 0:  # resumed after a head restart: keep shards that succeeded
                 done = {t.shard for t in self.store.tasks(r.id) if t.status == "succeeded"}
             todo = [i for i in range(spec.n_tasks) if i not in done]
-            self._jobs[r.id] = _Job(r, spec, r.attempts + 1, todo, done=done)
+            job = _Job(r, spec, r.attempts + 1, todo, done=done)
+            if r.status == JobStatus.SUSPENDED and r.planned_start_s is not None:
+                job.segments, job.resume_at_s = 1, r.planned_start_s
+                job.resume_latest_s = r.planned_start_s  # its own bound, set when paused
+            self._jobs[r.id] = job
         if new:
             self._plan([self._jobs[r.id] for r in new])
         return bool(new)
@@ -383,9 +407,14 @@ class Engine:
             p = by_id.get(job.record.id) or Placement(job.record.id, now, (), "policy gave no plan")
             # The one rule no policy may break: start by the latest safe start.
             start = min(p.start_s, max(now, job.record.latest_start_s))
+            if job.resume_at_s is not None:  # a paused job waits for its cleaner hours
+                assert job.resume_latest_s is not None
+                start = max(start, min(job.resume_at_s, job.resume_latest_s))
             job.placement = dataclasses.replace(p, start_s=start)
             if not p.node_ids:
                 self.store.note(job.record.id, p.reason or "no node can take this job")
+            elif job.resume_at_s is not None:
+                pass  # stays `suspended` in the store until it runs again
             elif start > now + self.config.tick_s:
                 waiting.append((job.record.id, start, list(p.node_ids)))
         self.store.set_plans(waiting)
@@ -434,6 +463,9 @@ class Engine:
             ],
             self.head_id,
         )
+        for job, _, _ in chosen:
+            if job.record.id in started:
+                job.segment_started_s, job.resume_at_s, job.resume_latest_s = now, None, None
         batches: dict[tuple[str, bool], list[tuple[_Job, int, int]]] = {}
         ids_left = {job_id: list(ids) for job_id, ids in started.items()}
         for job, shard, node in chosen:
@@ -492,7 +524,8 @@ class Engine:
             base = spec.checkpoint_dir or str(self.home / "checkpoints" / f"job-{job_id}")
             checkpoint = base if shard_value is None else f"{base}/shard-{shard}"
             env["WATTWISE_CHECKPOINT_DIR"] = checkpoint
-            env["WATTWISE_RESUME"] = "1" if spec.interruptible and job.attempt > 1 else "0"
+            resumed = job.attempt > 1 or job.segments > 0
+            env["WATTWISE_RESUME"] = "1" if spec.interruptible and resumed else "0"
         suffix = f"-shard{shard}" if shard_value is not None else ""
         power, why = self._power_plan(job)
         if why is not None and why != job.power_note:
@@ -591,6 +624,7 @@ class Engine:
             for res in results:
                 outcomes.append(self._result(res))
         self.store.finish_tasks(outcomes)
+        self._finish_suspensions()
         self._complete_finished()
         return True
 
@@ -604,7 +638,9 @@ class Engine:
         co2e, source = (None, "")
         if res.energy is not None:
             co2e, source = self.carbon.co2e(res.energy, zone)
-        if res.cancelled:
+        if res.cancelled and job is not None and job.suspending:
+            status = "suspended"
+        elif res.cancelled:
             status = "cancelled"
         elif res.exit_code == 0 and res.error is None:
             status = "succeeded"
@@ -619,7 +655,9 @@ class Engine:
             if res.energy is not None:
                 job.energies.append((res.energy, co2e, source, node.name if node else res.node_id))
             shard = int(res.key.split("/")[1])
-            if status == "succeeded":
+            if status == "suspended":
+                job.todo.append(shard)
+            elif status == "succeeded":
                 job.done.add(shard)
             elif status == "cancelled":
                 job.cancelled = True
@@ -707,6 +745,73 @@ class Engine:
         )
         return True
 
+    # -- suspend and resume -------------------------------------------------------
+
+    def _review_suspensions(self, now: float) -> bool:
+        """Pause running interruptible jobs with enough cleaner hours before their deadline.
+
+        ``schedule.suspend.advise`` decides on the policy's forecast for the job's zone;
+        the job's one task is stopped (SIGTERM: it checkpoints, then grace, SIGKILL) and
+        it waits, ``suspended``, for its resume hour or its latest safe start.
+        """
+        forecast = getattr(self.policy, "forecast", None)
+        if forecast is None:
+            return False
+        paused = False
+        for job in self._jobs.values():
+            spec = job.spec
+            if (
+                not spec.interruptible
+                or spec.deadline_s is None
+                or spec.runtime_s is None
+                or spec.n_tasks != 1
+                or len(job.running) != 1
+                or job.suspending
+                or job.cancelled
+                or job.segment_started_s is None
+            ):
+                continue
+            refs = [
+                ref
+                for ref, ts in self._inflight.items()
+                if any(t.job_id == job.record.id for t in ts)
+            ]
+            if len(refs) != 1 or len(self._inflight[refs[0]]) != 1:
+                continue  # shares a Ray task with other jobs: not stopped alone
+            node = self._nodes.get(self._inflight[refs[0]][0].node_id)
+            remaining = max(spec.runtime_s - job.worked_s - (now - job.segment_started_s), 0.0)
+            try:
+                signal = forecast(node.zone if node else None, now, spec.deadline_s)
+                advice = advise(remaining, now, spec.deadline_s, signal)
+            except WattwiseError as err:
+                log.warning("job %d: no suspend advice: %s", job.record.id, err)
+                continue
+            if not advice.suspend or advice.resume_at_s is None:
+                continue
+            job.suspending = True
+            job.resume_at_s = advice.resume_at_s
+            job.resume_latest_s = spec.deadline_s - remaining - RESTART_OVERHEAD_S
+            log.info("job %d: pausing until %s (%s)", job.record.id,
+                     iso_utc(advice.resume_at_s), advice.reason)  # fmt: skip
+            rb.import_ray().cancel(refs[0])
+            paused = True
+        return paused
+
+    def _finish_suspensions(self) -> None:
+        for job in self._jobs.values():
+            if not job.suspending or job.running:
+                continue
+            job.suspending = False
+            if job.segment_started_s is not None:
+                job.worked_s += time.time() - job.segment_started_s
+            job.segment_started_s = None
+            job.segments += 1
+            assert job.resume_at_s is not None
+            note = f"suspended for cleaner hours; resumes by {iso_utc(job.resume_at_s)}"
+            if not self.store.suspend(job.record.id, job.resume_at_s, note):
+                job.cancelled = True  # a client cancelled it meanwhile
+            self._replan = True
+
     def _complete_finished(self) -> None:
         completions: list[JobCompletion] = []
         for job_id, job in list(self._jobs.items()):
@@ -736,6 +841,7 @@ class Engine:
                         "attempts": job.attempt,
                         "tasks": job.spec.n_tasks,
                         "gpus": job.spec.gpus,
+                        "segments": job.segments + 1,
                         **limits_meta(job.power_limits_w),
                         **({"power_note": job.power_note} if job.power_note else {}),
                     },

@@ -364,7 +364,10 @@ class JobStore:
             for job_id, start_s, nodes in plans:
                 session.execute(
                     update(JobRow)
-                    .where(JobRow.id == job_id, JobRow.status.in_(PENDING))
+                    .where(
+                        JobRow.id == job_id,
+                        JobRow.status.in_((JobStatus.QUEUED, JobStatus.WAITING)),
+                    )
                     .values(status=JobStatus.WAITING, planned_start_s=start_s, planned_nodes=nodes)
                 )
 
@@ -487,6 +490,20 @@ class JobStore:
             row.error = error
             if exclude_node and exclude_node not in (row.excluded_nodes or []):
                 row.excluded_nodes = [*(row.excluded_nodes or []), exclude_node]
+            return True
+
+    def suspend(self, job_id: int, resume_at_s: float, note: str) -> bool:
+        """A running job the head paused: pending again, planned for ``resume_at_s``."""
+        with self._session() as session:
+            row = session.get(JobRow, job_id)
+            if row is None or row.status in TERMINAL:
+                return False
+            if row.cancel_requested:
+                row.status, row.ended_s, row.error = JobStatus.CANCELLED, time.time(), "cancelled"
+                return False
+            row.status = JobStatus.SUSPENDED
+            row.planned_start_s = resume_at_s
+            row.error = note
             return True
 
     def complete_jobs(self, completions: Sequence[JobCompletion]) -> dict[int, int | None]:

@@ -20,11 +20,16 @@ class RunStatus(StrEnum):
 
 
 class JobStatus(StrEnum):
-    """A job in the queue (``jobs.status``): queued -> waiting (planned) -> running -> final."""
+    """A job in the queue (``jobs.status``): queued -> waiting (planned) -> running -> final.
+
+    ``suspended``: an interruptible job the head paused for cleaner hours; it is pending
+    again, with its resume time as its planned start.
+    """
 
     QUEUED = "queued"
     WAITING = "waiting"
     RUNNING = "running"
+    SUSPENDED = "suspended"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -52,7 +57,7 @@ class JobStatus(StrEnum):
 #: States nothing changes again.
 TERMINAL: tuple[JobStatus, ...] = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 #: States a job can still be planned in (not yet dispatched).
-PENDING: tuple[JobStatus, ...] = (JobStatus.QUEUED, JobStatus.WAITING)
+PENDING: tuple[JobStatus, ...] = (JobStatus.QUEUED, JobStatus.WAITING, JobStatus.SUSPENDED)
 #: The names the HTTP API accepts and answers, in lifecycle order.
 PUBLIC_JOB_STATUSES: tuple[str, ...] = tuple(s.public for s in JobStatus)
 
@@ -65,3 +70,4 @@ class TaskStatus(StrEnum):
     FAILED = "failed"
     LOST = "lost"
     CANCELLED = "cancelled"
+    SUSPENDED = "suspended"  # stopped by the head to resume later, from its checkpoint

@@ -163,7 +163,7 @@ function drawSummary(s) {
   document.getElementById("c-co2").textContent = fmtGrams(s.co2e_g);
   document.getElementById("c-base").textContent = fmtGrams(s.baseline_co2e_g);
   document.getElementById("c-saved").textContent = s.saved_percent === null ? "–" : fmtGrams(s.saved_co2e_g) + " (" + s.saved_percent.toFixed(0) + "%)";
-  const order = ["queued", "waiting", "running", "done", "failed", "cancelled"];
+  const order = ["queued", "waiting", "running", "suspended", "done", "failed", "cancelled"];
   document.getElementById("c-jobs").textContent = order.filter(k => s.jobs[k]).map(k => s.jobs[k] + " " + k).join(" · ") || "none";
 }
 
