@@ -104,8 +104,13 @@ def test_current_forecast_has_the_sdk_shape(client: TestClient) -> None:
     _same_shape(body, _fixture("emissions_forecast.json"))
     (f,) = body
     assert f["location"] == "DE" and f["windowSize"] == 30
-    assert f["forecastData"] and f["optimalDataPoints"]
+    assert "." not in f["requestedAt"]  # whole seconds
     assert all(p["duration"] == 30 and p["location"] == "DE" for p in f["forecastData"])
+    # a static average is one step for the whole day: windows still slide by the hour,
+    # all equal, so every one is optimal
+    assert len(f["forecastData"]) == 24
+    assert {p["value"] for p in f["forecastData"]} == {381.0}
+    assert f["optimalDataPoints"] == f["forecastData"]
 
 
 def test_batch_forecasts_are_the_walk_forward_forecast_windowed(client: TestClient) -> None:

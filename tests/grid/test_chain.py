@@ -102,13 +102,23 @@ def test_all_failing_is_one_line_error() -> None:
     assert "static" in text  # the hint says what to add
 
 
-def test_warning_goes_to_the_log_once_as_one_line(caplog: pytest.LogCaptureFixture) -> None:
-    chain = ProviderChain(
-        [Link("a", FakeProvider(1.0, ProviderError("down"))), Link("b", FakeProvider(2.0))]
-    )
+def test_warning_goes_to_the_log_once_as_one_line(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wattwise.grid import chain as chain_module
+
+    monkeypatch.setattr(chain_module, "_warned", {})
+
+    def make() -> ProviderChain:
+        return ProviderChain(
+            [Link("a", FakeProvider(1.0, ProviderError("down"))), Link("b", FakeProvider(2.0))]
+        )
+
     with caplog.at_level(logging.WARNING, logger="wattwise.grid"):
+        chain = make()
         chain.series(0.0, H)
         chain.series(0.0, H)
+        make().series(0.0, H)  # a server's next request builds its own chain: still once
     (record,) = caplog.records
     assert record.getMessage() == "wattwise: grid provider a failed (down); trying b"
     assert record.exc_info is None

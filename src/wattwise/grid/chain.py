@@ -36,6 +36,11 @@ if TYPE_CHECKING:
     from wattwise.units import TimeSeries
 
 log = logging.getLogger("wattwise.grid")
+#: A failure already warned about is not warned again for this long (a server builds a
+#: chain per request; the log gets one line per failure and quarter of an hour). Units: s.
+WARN_AGAIN_S = 900.0
+_warned: dict[str, float] = {}
+_warned_lock = threading.Lock()
 T = TypeVar("T")
 
 _FORMS = "NAME[:ZONE] (electricitymaps, watttime, ukci), trace:FILE, static[:ZONE] or fixed:G"
@@ -61,7 +66,7 @@ class ProviderChain:
     """IntensityProvider over ``links`` in priority order (see the module docstring).
 
     ``warn`` receives each failure's one-line message (default: a warning on the
-    ``wattwise.grid`` logger, once per distinct message).
+    ``wattwise.grid`` logger, once per distinct message every :data:`WARN_AGAIN_S`).
     """
 
     def __init__(self, links: Sequence[Link], warn: Callable[[str], None] | None = None) -> None:
@@ -69,15 +74,20 @@ class ProviderChain:
             raise ConfigError("providers is empty", hint=f"list one or more of {_FORMS}")
         self.links = tuple(links)
         self._warn = warn or self._log_once
-        self._warned: set[str] = set()
-        self._lock = threading.Lock()
         self.answer: Answer | None = None
 
-    def _log_once(self, message: str) -> None:
-        with self._lock:
-            if message in self._warned:
+    @staticmethod
+    def _log_once(message: str) -> None:
+        import time
+
+        now = time.monotonic()
+        with _warned_lock:
+            last = _warned.get(message)
+            if last is not None and now - last < WARN_AGAIN_S:
                 return
-            self._warned.add(message)
+            if len(_warned) > 1000:
+                _warned.clear()
+            _warned[message] = now
         log.warning("%s", message)
 
     @property

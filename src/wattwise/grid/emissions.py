@@ -14,7 +14,7 @@ in :mod:`wattwise.api.routes.casdk`.
   :func:`optimal`: the points with the lowest value (all of them on a tie).
 * :func:`forecast`: the forecast issued at ``requested_s``, scoped to
   ``[data_start_s, data_end_s]`` (which must lie inside it), as rolling averages of
-  ``window_s`` stepped by the data's own step, and the optimal ones.
+  ``window_s`` stepped by the data's own step (at most an hour), and the optimal ones.
 
 Units: epoch s, gCO₂e/kWh.
 """
@@ -136,11 +136,11 @@ def location_provider(name: str) -> Location:
         if ":" in text and not is_cloud_spec(text):
             raise  # a live spec's own error (unknown provider, no zone) says it best
         close = close_locations(text)
-        hint = f"did you mean {', '.join(close)}?" if close else "see `wattwise grid zones`"
+        guess = f"; did you mean {', '.join(close)}?" if close else ""
         raise ConfigError(
-            f"unknown location {text!r}",
-            hint=f"{hint} (a grid zone such as DE, a cloud region such as azure:eastus "
-            "or aws:eu-central-1, or PROVIDER:ZONE)",
+            f"unknown location {text!r}{guess}",
+            hint="a location is a grid zone such as DE (`wattwise grid zones`), a cloud "
+            "region such as azure:eastus or aws:eu-central-1, or PROVIDER:ZONE",
         ) from err
     return Location(name=text, zone=zone, provider=provider)
 
@@ -171,6 +171,20 @@ def optimal(points: list[EmissionsPoint]) -> list[EmissionsPoint]:
         return []
     best = min(p.value for p in points)
     return [p for p in points if p.value == best]
+
+
+def _at_most_hourly(series: TimeSeries) -> TimeSeries:
+    """The same step function on hourly steps where its own are longer (a constant
+    provider answers one step for the whole horizon), so windows slide by the hour."""
+    import numpy as np
+
+    from wattwise.units import TimeSeries
+
+    if series.step_s <= HOUR_S or len(series) == 0:
+        return series
+    n = max(1, math.floor((series.end_s - series.start_s) / HOUR_S + 1e-9))
+    times = series.start_s + HOUR_S * np.arange(n, dtype=np.float64)
+    return TimeSeries(times, series.at(times), series.unit, HOUR_S)
 
 
 def rolling(
@@ -231,6 +245,7 @@ def forecast(
             f"of a forecast issued {_when(requested_s)}"
         )
     series, method = forecast_series(location.provider, requested_s, horizon_h)
+    series = _at_most_hourly(series)
     if len(series) == 0:
         raise CoverageError(f"no forecast for {location.name} issued {_when(requested_s)}")
     lo, hi = series.start_s, series.end_s

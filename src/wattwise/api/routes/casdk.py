@@ -197,7 +197,7 @@ def _period(time_: str | None, to_time: str | None, duration: str | None) -> tup
         raise BadRequest("time", "time must be defined if toTime is defined")
     if start is not None and end is not None and start >= end:
         raise BadRequest("time", "time must be before toTime")
-    start = time.time() if start is None else start
+    start = float(int(time.time())) if start is None else start
     if end is None:
         end = start + span if span is not None else start
     return start, end
@@ -308,7 +308,7 @@ async def current_forecast(
         start = _time(data_start, "dataStartAt")
         end = _time(data_end, "dataEndAt")
         window_s = _minutes(window, "windowSize")
-        now = time.time()
+        now = float(int(time.time()))  # whole seconds, as the SDK writes requestedAt
         out = [_one_forecast(n, now, start, end, window_s) for n in names]
         return [_forecast_json(f) for f in out], [
             f"{f.location}: {f.method}; {f.source}" for f in out
