@@ -148,6 +148,7 @@ class Engine:
         self._last_sweep = 0.0
         self._last_cancel_check = 0.0
         self._last_suspend_check = 0.0
+        self._policy_errors: set[str] = set()
         self._started = False
         self.recovered = 0
 
@@ -230,7 +231,7 @@ class Engine:
             self._plan([j for j in self._jobs.values() if j.todo and not j.running])
             self._replan = False
             self._last_plan = now
-        busy |= self._dispatch(now)
+        busy |= self._dispatch(time.time())  # after planning: a job planned "now" is due
         if self.config.suspend and now - self._last_suspend_check >= self.config.suspend_check_s:
             self._last_suspend_check = now
             busy |= self._review_suspensions(now)
@@ -400,7 +401,11 @@ class Engine:
         if not views and self._meter_starting:
             self._replan = True  # plan once the first node's meter runs
             return
-        placements = self.policy.plan([self._pending_view(j) for j in jobs], views, now)
+        pending = [self._pending_view(j) for j in jobs]
+        try:
+            placements = self.policy.plan(pending, views, now)
+        except Exception as err:  # a policy bug must not stop the head or its jobs
+            placements = self._fallback_plan(pending, views, now, err)
         by_id = {p.job_id: p for p in placements}
         waiting: list[tuple[int, float, list[str]]] = []
         for job in jobs:
@@ -418,6 +423,28 @@ class Engine:
             elif start > now + self.config.tick_s:
                 waiting.append((job.record.id, start, list(p.node_ids)))
         self.store.set_plans(waiting)
+
+    def _fallback_plan(
+        self, pending: list[PendingJob], views: list[NodeView], now: float, err: Exception
+    ) -> list[Placement]:
+        """When the policy raises: each job at its latest safe start, on nodes that fit.
+
+        Logged once per distinct error, so a policy that fails every tick does not
+        flood the log.
+        """
+        why = f"policy {type(self.policy).__name__} failed: {_one_line(err)}"
+        if why not in self._policy_errors:
+            self._policy_errors.add(why)
+            log.error("%s; jobs start at their latest safe start", why)
+        asap = {p.job_id: p for p in AsapPolicy().plan(pending, views, now)}
+        return [
+            dataclasses.replace(
+                asap[j.job_id],
+                start_s=max(now, j.latest_start_s),
+                reason=asap[j.job_id].reason or why,
+            )
+            for j in pending
+        ]
 
     # -- dispatch ----------------------------------------------------------------
 
