@@ -181,3 +181,47 @@ def test_every_exported_series_is_documented(client: TestClient) -> None:
     for family in text_string_to_metric_families(client.get("/metrics").text):
         name = family.name + ("_total" if family.type == "counter" else "")
         assert f"`{name}`" in doc, f"docs/metrics.md does not describe {name}"
+
+
+def test_per_job_series_keep_running_jobs_and_the_newest_finished(store_url: str) -> None:
+    jobs = JobStore(store_url)
+    running, running_tasks = _two_task_job(jobs)
+    finished = []
+    for i in range(3):
+        job_id = jobs.submit(
+            {"name": f"j{i}", "command": ["true"]}, submitted_s=1.0, latest_start_s=1.0
+        )
+        (task,) = jobs.start_tasks([NewTask(job_id, 0, 1, "id-a", "node-a")], "h")[job_id]
+        jobs.finish_tasks([TaskOutcome(task, "succeeded", 1.0, 2.0, 0, 10.0, 0.1)])
+        jobs.complete_jobs([JobCompletion(job_id, "succeeded", measurement("j", 1.0, 10.0))])
+        finished.append(str(job_id))
+    # the running job has no finished task yet: no series
+    assert {r.job_id for r in job_energy(jobs.runs.engine, limit=2)} == set(finished[1:])
+    jobs.finish_tasks([TaskOutcome(running_tasks[0], "succeeded", 1.0, 2.0, 0, 4.0, 0.1)])
+    ids = {r.job_id for r in job_energy(jobs.runs.engine, limit=1)}
+    assert ids == {str(running), finished[-1]}
+
+
+def test_thousands_of_jobs_scrape_in_a_few_statements(store_url: str) -> None:
+    """No id lists in the SQL: SQLite refuses more than 32766 bound values."""
+    from sqlalchemy import event
+
+    jobs = JobStore(store_url)
+    ids = jobs.submit_many([({"name": "j", "command": ["true"]}, 1.0, 1.0)] * 1500)
+    started = jobs.start_tasks([NewTask(i, 0, 1, "id-a", "node-a") for i in ids], "h")
+    jobs.finish_tasks(
+        [TaskOutcome(t[0], "succeeded", 1.0, 2.0, 0, 1.0, 0.1) for t in started.values()]
+    )
+    engine = jobs.runs.engine
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        rows = job_energy(engine)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(rows) == 1500 and len(statements) <= 4
+    assert all(s.count("?") < 20 for s in statements)

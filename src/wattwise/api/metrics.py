@@ -16,7 +16,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from wattwise.api.models import JOB_STATUSES
 from wattwise.api.state import AppState
@@ -28,6 +28,8 @@ JOB_LABELS = ["job_id", "name", "node", "device"]
 #: ``device`` of a running job's series: the finished tasks' energy, all devices together
 #: (task attempts record a total, not a split per device).
 ALL_DEVICES = "all"
+#: Finished jobs with per-job series: the newest this many (every running job too).
+JOB_SERIES_LIMIT = 1000
 
 # Kepler (sustainable-computing-io/kepler, docs "Kepler Metrics") names node energy
 # ``kepler_node_<component>_joules_total`` with a ``zone`` label for the CPU's RAPL
@@ -52,7 +54,7 @@ class JobEnergy:
         return [self.job_id, self.name, self.node, self.device]
 
 
-def job_energy(engine: Any) -> list[JobEnergy]:
+def job_energy(engine: Any, limit: int | None = None) -> list[JobEnergy]:
     """Per-job, per-node, per-device energy and carbon of the engine's jobs in the store.
 
     A finished job (one whose energy is stored as a run) reports each device of that
@@ -61,16 +63,29 @@ def job_energy(engine: Any) -> list[JobEnergy]:
     that have finished so far under ``device="all"``: task attempts record only a total.
     Either value only grows while the job runs (a task's energy is written once, when
     it ends), and the final per-device series sum to the job's whole energy.
+
+    Every running job, and the newest ``limit`` finished ones (default
+    :data:`JOB_SERIES_LIMIT`): each job is a label value, and a store holds years of
+    them. Four statements whatever the number of jobs (sub-selects, no id lists).
     """
+    limit = JOB_SERIES_LIMIT if limit is None else limit
+    newest = (
+        select(JobRow.id)
+        .where(JobRow.run_id.is_not(None))
+        .order_by(JobRow.id.desc())
+        .limit(limit)
+        .subquery()
+    )
+    wanted = or_(JobRow.status == JobStatus.RUNNING, JobRow.id.in_(select(newest.c.id)))
+    run_ids = select(JobRow.run_id).where(wanted, JobRow.run_id.is_not(None))
     with engine.connect() as conn:
         jobs = conn.execute(
-            select(JobRow.id, JobRow.name, JobRow.status, JobRow.run_id, JobRow.co2e_g).where(
-                (JobRow.run_id.is_not(None)) | (JobRow.status == JobStatus.RUNNING)
-            )
+            select(JobRow.id, JobRow.name, JobRow.status, JobRow.run_id, JobRow.co2e_g)
+            .where(wanted)
+            .order_by(JobRow.id)
         ).all()
         if not jobs:
             return []
-        ids = [j.id for j in jobs]
         tasks = conn.execute(
             select(
                 TaskRow.job_id,
@@ -81,10 +96,10 @@ def job_energy(engine: Any) -> list[JobEnergy]:
                 func.count(TaskRow.co2e_g),
                 func.count(TaskRow.id),
             )
-            .where(TaskRow.job_id.in_(ids), TaskRow.energy_j.is_not(None))
+            .where(TaskRow.job_id.in_(select(JobRow.id).where(wanted)))
+            .where(TaskRow.energy_j.is_not(None))
             .group_by(TaskRow.job_id, TaskRow.node_name, TaskRow.node_id)
         ).all()
-        run_ids = [j.run_id for j in jobs if j.run_id is not None]
         devices = conn.execute(
             select(DeviceRow.run_id, DeviceRow.name, DeviceRow.energy_j)
             .where(DeviceRow.run_id.in_(run_ids), DeviceRow.in_total.is_(True))
