@@ -29,6 +29,7 @@ from wattwise.engine.carbon import CarbonAccountant, ProviderFor
 from wattwise.engine.node_meter import JobEnergy
 from wattwise.engine.policy import AsapPolicy, NodeView, PendingJob, Placement, PlacementPolicy
 from wattwise.engine.power import UNKNOWN_RUNTIME_S, PowerPlan, limits_meta, plan_for_job
+from wattwise.engine.predictions import RuntimePlanner
 from wattwise.engine.spec import JobSpec
 from wattwise.engine.worker import TaskItem, TaskResult
 from wattwise.errors import WattwiseError
@@ -127,6 +128,7 @@ class Engine:
         self.policy: PlacementPolicy = self.config.policy or AsapPolicy()
         self.head_id = uuid.uuid4().hex[:16]
         self.carbon = CarbonAccountant(self.config.carbon)
+        self.predictions = RuntimePlanner(self.store)  # predict14: runtimes from history
         if self.config.home is not None:
             self.home = self.config.home
         else:
@@ -177,6 +179,7 @@ class Engine:
             ray.wait(refs, num_returns=len(refs), timeout=grace + 2.0)
         self._inflight.clear()
         self._meters.clear()
+        self.predictions.close()  # predict14
         self._started = False
 
     def run(
@@ -378,6 +381,8 @@ class Engine:
         self.store.complete_jobs([JobCompletion(job_id, "failed", error=why)])
 
     def _pending_view(self, job: _Job) -> PendingJob:
+        # predict14: plan with the predicted runtime; latest start by its upper bound.
+        job.record, runtime_s = self.predictions.plan(job.record, job.spec)
         r = job.record
         return PendingJob(
             job_id=r.id,
@@ -386,7 +391,7 @@ class Engine:
             n_tasks=len(job.todo),
             submitted_s=r.submitted_s,
             latest_start_s=r.latest_start_s,
-            runtime_s=job.spec.runtime_s,
+            runtime_s=runtime_s,
             node_type=job.spec.node_type,
             zone=job.spec.zone,
             excluded_nodes=tuple(r.excluded_nodes),
@@ -877,6 +882,7 @@ class Engine:
             del self._jobs[job_id]
         if completions:
             self.store.complete_jobs(completions)
+            self.predictions.finished(completions)  # predict14: learn from how they went
 
     # -- figures -----------------------------------------------------------------
 

@@ -1,10 +1,18 @@
-"""What the predictor learns from: one record per finished run."""
+"""What the predictor learns from: one record per finished run, and a job's features.
+
+Features come from the job spec as the store holds it (``JobSpec.to_dict()``): the
+command (or the entry point and its arguments), the name, CPUs, GPUs, the number of
+shards and the node type. Targets: runtime (s) and average power (W).
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from wattwise.store import RunStore
@@ -21,7 +29,17 @@ class HistoryRecord:
     cpus: int
     gpus: int
     duration_s: float
+    #: ``math.nan`` where the run was not metered (the runtime still counts).
     avg_power_w: float
+    shards: int = 1
+    node_type: str | None = None
+    #: When the run ended (epoch s; 0: unknown): orders history for held-out tests.
+    ended_s: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str, int, int, int, str]:
+        """Runs with the same key are the same job run again."""
+        return (self.name, self.command, self.cpus, self.gpus, self.shards, self.node_type or "")
 
 
 @dataclass(frozen=True)
@@ -33,6 +51,37 @@ class JobFeatures:
     cpus: int = 1
     gpus: int = 0
     declared_duration_s: float | None = None
+    shards: int = 1
+    node_type: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, int, int, int, str]:
+        return (self.name, self.command, self.cpus, self.gpus, self.shards, self.node_type or "")
+
+
+def features_of(spec: Mapping[str, Any]) -> JobFeatures:
+    """The features of a stored job spec (``JobSpec.to_dict()``).
+
+    An entry-point job's "command" is its entry and JSON arguments, so two calls of
+    the same function with other arguments are different jobs. CPUs round up to
+    whole cores (a 0.5-CPU job is a 1-core job to the model).
+    """
+    command = spec.get("command") or []
+    if command:
+        text = " ".join(str(c) for c in command)
+    else:
+        text = f"{spec.get('entry') or ''} {json.dumps(list(spec.get('args') or []))}"
+    runtime = spec.get("runtime_s")
+    node_type = spec.get("node_type")
+    return JobFeatures(
+        name=str(spec.get("name") or "job"),
+        command=text.strip(),
+        cpus=max(1, math.ceil(float(spec.get("cpus") or 1.0) - 1e-9)),
+        gpus=int(spec.get("gpus") or 0),
+        declared_duration_s=float(runtime) if runtime else None,
+        shards=max(1, len(spec.get("shards") or ())),
+        node_type=str(node_type) if node_type else None,
+    )
 
 
 def numeric_flags(command: str) -> dict[str, float]:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from wattwise.config import private_dir, private_file
 from wattwise.errors import StoreError
 from wattwise.store.errors import classify, lock_timeout_s
-from wattwise.store.tables import Base
+from wattwise.store.tables import Base, add_missing_columns
 
 
 def default_url(home: Path) -> str:
@@ -83,13 +83,16 @@ def make_engine(url: str) -> Engine:
 def _create_tables(engine: Engine, url: str) -> None:
     # Two processes opening a brand-new database at once can both try CREATE TABLE
     # (the existence check and the create are not atomic); the loser sees "already
-    # exists" and tries again, now finding the tables.
+    # exists" and tries again, now finding the tables. A database an older wattwise
+    # made gets the nullable columns added since (tables.add_missing_columns).
     for attempt in range(3):
         try:
             Base.metadata.create_all(engine)
+            with engine.begin() as connection:
+                add_missing_columns(connection)
             return
         except SQLAlchemyError as err:
-            if "already exists" in str(err) and attempt < 2:
+            if ("already exists" in str(err) or "duplicate column" in str(err)) and attempt < 2:
                 time.sleep(0.05 * (attempt + 1))
                 continue
             raise classify(_first_line(err), url) from None

@@ -72,6 +72,11 @@ class JobRecord:
     exit_code: int | None
     error: str | None
     excluded_nodes: list[str]
+    #: What the head planned the job with (``wattwise.predict.runtime.PredictedRuntime``
+    #: as a dict: runtime_s, runtime_upper_s, power_w, source) and, once it succeeded,
+    #: how it went (``ActualRuntime``: runtime_s, power_w, the error). Units: s, W.
+    predicted: dict[str, Any] | None = None
+    actual: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -221,6 +226,8 @@ def _job(row: JobRow) -> JobRecord:
         exit_code=row.exit_code,
         error=row.error,
         excluded_nodes=list(row.excluded_nodes or []),
+        predicted=dict(row.predicted) if row.predicted else None,
+        actual=dict(row.actual) if row.actual else None,
     )
 
 
@@ -551,6 +558,40 @@ class JobStore:
             if updates:
                 session.execute(update(JobRow), updates)
         return run_of
+
+    # -- predictions (wattwise.predict in the loop) -----------------------------------
+
+    def set_predictions(self, plans: Sequence[tuple[int, dict[str, Any], float]]) -> None:
+        """Record (job_id, prediction dict, latest_start_s) for jobs not yet ended."""
+        if not plans:
+            return
+        with self._session() as session:
+            for job_id, predicted, latest_start_s in plans:
+                session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id, JobRow.status.notin_(TERMINAL))
+                    .values(predicted=predicted, latest_start_s=latest_start_s)
+                )
+
+    def set_actuals(self, actuals: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Record (job_id, actual dict) for jobs that ended."""
+        if not actuals:
+            return
+        with self._session() as session:
+            session.execute(
+                update(JobRow), [{"id": job_id, "actual": actual} for job_id, actual in actuals]
+            )
+
+    def with_actuals(self, limit: int = 5000) -> list[JobRecord]:
+        """Succeeded jobs whose actual runtime is recorded, newest first."""
+        query = (
+            select(JobRow)
+            .where(JobRow.status == JobStatus.SUCCEEDED, JobRow.actual.is_not(None))
+            .order_by(JobRow.id.desc())
+            .limit(limit)
+        )
+        with self._session() as session:
+            return [_job(r) for r in session.scalars(query).all()]
 
     def note(self, job_id: int, message: str) -> None:
         """Say why a job is still waiting (shown by ``wattwise job``)."""

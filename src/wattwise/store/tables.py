@@ -2,8 +2,8 @@
 
 Runs (one row per run, per device, per window, per power sample) and the job queue
 (jobs, their task attempts, the nodes that ran them). This module imports only
-SQLAlchemy and the status enums, so ``store/db.py`` imports it to create the tables
-without a cycle through the modules that read and write them.
+SQLAlchemy, the status enums and the exception tree, so ``store/db.py`` imports it to
+create the tables without a cycle through the modules that read and write them.
 
 Units are in column names: ``_j`` joules, ``_w`` watts, ``_g`` grams CO₂e, ``_s`` seconds
 (times are UTC epoch seconds).
@@ -13,9 +13,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    inspect,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from wattwise.errors import StoreError
 from wattwise.store.status import JobStatus, RunStatus, TaskStatus
 
 
@@ -129,6 +142,10 @@ class JobRow(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     excluded_nodes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Added by the predictor in the loop (wattwise.predict.runtime): what the head
+    # planned the job with, and how it went (PredictedRuntime / ActualRuntime dicts).
+    predicted: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    actual: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
     __table_args__ = (
         Index("ix_jobs_status", "status"),
@@ -174,3 +191,42 @@ class NodeRow(Base):
     gpus: Mapped[float] = mapped_column(Float)
     alive: Mapped[bool] = mapped_column(Boolean)
     last_seen_s: Mapped[float] = mapped_column(Float)
+
+
+# -- schema changes ---------------------------------------------------------------
+
+
+def add_missing_columns(connection: Connection) -> list[str]:
+    """Bring a database an older wattwise created up to these tables.
+
+    ``create_all`` creates missing tables but never changes one that exists, so each
+    column added to a table since must be nullable (old rows have no value); this
+    adds those the database lacks (``ALTER TABLE ... ADD COLUMN``). Returns the
+    ``table.column`` names added; a missing column that is not nullable is a
+    :class:`StoreError` naming it.
+    """
+    schema = inspect(connection)
+    preparer = connection.dialect.identifier_preparer
+    added: list[str] = []
+    for table in Base.metadata.sorted_tables:
+        if not schema.has_table(table.name):
+            continue
+        have = {c["name"] for c in schema.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable or column.primary_key:
+                raise StoreError(
+                    f"the database lacks column {table.name}.{column.name}, which an "
+                    "older wattwise cannot have left empty",
+                    hint="point WATTWISE_HOME (or the store URL) at a new database",
+                )
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(
+                text(
+                    f"ALTER TABLE {preparer.format_table(table)} "
+                    f"ADD COLUMN {preparer.format_column(column)} {kind}"
+                )
+            )
+            added.append(f"{table.name}.{column.name}")
+    return added

@@ -1,0 +1,211 @@
+"""The predictor in the head's loop: plan each job with a predicted runtime, learn from
+every job that ends.
+
+:class:`RuntimePlanner` holds a :class:`~wattwise.predict.runtime.RuntimeModel` built
+from the store's history (:func:`~wattwise.predict.history.job_history`, read once, on
+first use). The head asks :meth:`RuntimePlanner.plan` for a job's planning runtime and
+its latest start (deadline − ``runtime_upper_s``); predictions are cheap (no fitting).
+One background thread does the rest, off the tick: it writes each prediction to the
+job, and for every job that succeeded derives its actual runtime and power from the
+store, writes them beside the prediction, adds the run to the history and refits the
+quantile regression once enough new runs came in (at most ``max_train`` records, one
+CPU thread, so its cost stays bounded).
+
+A predictor that raises never stops the head: the job is planned from a cold start
+and the error is logged once. Units: s, W.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from wattwise.predict.history import actual_of, job_history, record_of
+from wattwise.predict.model import MIN_HISTORY
+from wattwise.predict.records import features_of
+from wattwise.predict.runtime import PredictedRuntime, RuntimeModel, cold_start
+
+if TYPE_CHECKING:
+    from wattwise.engine.spec import JobSpec
+    from wattwise.store.jobs import JobCompletion, JobRecord, JobStore
+
+log = logging.getLogger("wattwise.engine")
+
+_STOP = ("stop", None)
+
+
+class RuntimePlanner:
+    """Predicted runtimes for the head, and the background thread that learns.
+
+    ``retrain_min_new``: refit once this many runs (and at least a tenth of those the
+    last fit saw) came in since; ``max_history``: records kept; ``max_train``: records
+    one fit uses (the latest).
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        coverage: float = 0.9,
+        max_history: int = 5000,
+        max_train: int = 2000,
+        retrain_min_new: int = 5,
+    ) -> None:
+        self.store = store
+        self.coverage = coverage
+        self.max_history = max_history
+        self.max_train = max_train
+        self.retrain_min_new = retrain_min_new
+        self.fits = 0  # quantile-regression fits done
+        self._model: RuntimeModel | None = None
+        self._added = 0  # runs added to the history (loaded ones included)
+        self._fitted_at = 0  # runs added when the last fit started
+        self._lock = threading.Lock()
+        self._planned: dict[int, PredictedRuntime] = {}
+        self._queue: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._logged: set[str] = set()
+
+    # -- the head's calls (cheap) ----------------------------------------------------
+
+    def predict(self, spec: JobSpec) -> PredictedRuntime:
+        """The plan for ``spec``; cold start (error logged once) if the model raises."""
+        features = features_of(spec.to_dict())
+        try:
+            model = self._history()
+            with self._lock:
+                return model.predict(features)
+        except Exception as err:
+            self._log_once(
+                "predict", f"runtime prediction failed, planning from a cold start: {err}"
+            )
+            return cold_start(features, self.coverage)
+
+    def plan(self, record: JobRecord, spec: JobSpec) -> tuple[JobRecord, float]:
+        """``record`` with its latest start by the upper bound, and the runtime to plan
+        with (s). Predicts each job once; the prediction is saved on the job."""
+        p = self._planned.get(record.id)
+        if p is None:
+            p = self._planned[record.id] = self.predict(spec)
+            latest = p.latest_start_s(record.submitted_s, spec.deadline_s)
+            self._send("save", (record.id, p.to_dict(), latest))
+        latest = p.latest_start_s(record.submitted_s, spec.deadline_s)
+        if record.latest_start_s != latest or record.predicted is None:
+            record = dataclasses.replace(record, latest_start_s=latest, predicted=p.to_dict())
+        return record, p.runtime_s
+
+    def finished(self, completions: Sequence[JobCompletion]) -> None:
+        """Jobs that ended: the thread records how the succeeded ones went and learns."""
+        for c in completions:
+            self._planned.pop(c.job_id, None)
+            if c.status == "succeeded":
+                self._send("finished", c.job_id)
+
+    # -- life cycle ------------------------------------------------------------------
+
+    def wait_idle(self, timeout_s: float = 30.0) -> bool:
+        """Block until the thread has handled everything sent so far (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return not self._queue.unfinished_tasks
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Finish what was sent, then stop the thread."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout_s)
+        self._thread = None
+
+    @property
+    def history_size(self) -> int:
+        return len(self._history().records)
+
+    # -- the background thread -------------------------------------------------------
+
+    def _history(self) -> RuntimeModel:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    records = job_history(self.store, self.max_history)
+                    self._model = RuntimeModel(records, self.coverage, self.max_history)
+                    self._added = len(records)
+            if self._added >= MIN_HISTORY:
+                self._send("refit", None)
+        return self._model
+
+    def _send(self, kind: str, payload: object) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="wattwise-predict", daemon=True)
+            self._thread.start()
+        self._queue.put((kind, payload))
+
+    def _run(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._handle(items)
+            except Exception as err:  # the store failed: the head goes on, the next batch retries
+                self._log_once("learn", f"runtime history not updated: {err}")
+            finally:
+                for _ in items:
+                    self._queue.task_done()
+            if _STOP in items:
+                return
+
+    def _handle(self, items: list[tuple[str, object]]) -> None:
+        saves = [p for kind, p in items if kind == "save"]
+        self.store.set_predictions(saves)  # type: ignore[arg-type]
+        done = [int(p) for kind, p in items if kind == "finished"]  # type: ignore[call-overload]
+        model = self._history()
+        actuals = []
+        for job_id in done:
+            job = self.store.get_job(job_id)
+            actual = actual_of(job, self.store.tasks(job_id))
+            if actual is None:
+                continue
+            actuals.append((job_id, actual.to_dict()))
+            rec = record_of(dataclasses.replace(job, actual=actual.to_dict()))
+            if rec is not None:
+                with self._lock:
+                    model.add(rec)
+                    self._added += 1
+        self.store.set_actuals(actuals)
+        if any(kind == "refit" for kind, _ in items) or self._refit_due():
+            self._refit(model)
+
+    def _refit_due(self) -> bool:
+        new = self._added - self._fitted_at
+        return self._added >= MIN_HISTORY and new >= max(
+            self.retrain_min_new, self._fitted_at // 10
+        )
+
+    def _refit(self, model: RuntimeModel) -> None:
+        from threadpoolctl import threadpool_limits
+
+        with self._lock:
+            self._fitted_at = self._added
+            trainer = RuntimeModel(list(model.records)[-self.max_train :], self.coverage)
+        try:
+            with threadpool_limits(1):  # one core: the head and its jobs keep the rest
+                predictor = trainer.fit_predictor(self.max_train)
+        except Exception as err:
+            self._log_once("fit", f"runtime model not refitted, keeping the last one: {err}")
+            return
+        with self._lock:
+            model.use_predictor(predictor)
+        self.fits += 1
+
+    def _log_once(self, kind: str, message: str) -> None:
+        if kind not in self._logged:
+            self._logged.add(kind)
+            log.error("%s", message)

@@ -1,0 +1,65 @@
+"""The history the predictor learns from: the store's finished engine jobs.
+
+A job that succeeded has its features in its spec and its targets in the store: the
+runtime is the span of its successful task attempts (first start to last end, so a
+sharded job's runtime is the wall time its deadline cares about) and its average
+power the job's metered energy over that span. Both are written back on the job
+(``actual``) beside what it was planned with (``predicted``). Units: s, W.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from wattwise.predict.records import HistoryRecord, features_of
+from wattwise.predict.runtime import ActualRuntime, PredictedRuntime
+
+if TYPE_CHECKING:
+    from wattwise.store.jobs import JobRecord, JobStore, TaskRecord
+
+
+def actual_of(job: JobRecord, tasks: Sequence[TaskRecord]) -> ActualRuntime | None:
+    """How long a succeeded job ran and at what average power, beside its prediction.
+
+    ``None`` for a job that did not succeed or whose tasks have no times."""
+    if job.status != "succeeded":
+        return None
+    ok = [t for t in tasks if t.status == "succeeded" and t.ended_s is not None]
+    starts = [t.started_s for t in ok if t.started_s is not None]
+    if not ok or not starts:
+        return None
+    runtime_s = max(t.ended_s for t in ok if t.ended_s is not None) - min(starts)
+    if not runtime_s > 0:
+        return None
+    power_w = job.energy_j / runtime_s if job.energy_j is not None else None
+    predicted = PredictedRuntime.from_dict(job.predicted) if job.predicted else None
+    return ActualRuntime.compare(runtime_s, power_w, predicted)
+
+
+def record_of(job: JobRecord) -> HistoryRecord | None:
+    """The history record of a succeeded job with an actual runtime."""
+    actual = job.actual or {}
+    runtime_s = actual.get("runtime_s")
+    if not isinstance(runtime_s, int | float) or not runtime_s > 0:
+        return None
+    power_w = actual.get("power_w")
+    f = features_of(job.spec)
+    return HistoryRecord(
+        name=f.name,
+        command=f.command,
+        cpus=f.cpus,
+        gpus=f.gpus,
+        duration_s=float(runtime_s),
+        avg_power_w=float(power_w) if isinstance(power_w, int | float) else math.nan,
+        shards=f.shards,
+        node_type=f.node_type,
+        ended_s=job.ended_s or 0.0,
+    )
+
+
+def job_history(store: JobStore, limit: int = 5000) -> list[HistoryRecord]:
+    """The latest ``limit`` succeeded jobs with an actual runtime, oldest first."""
+    out = [record_of(j) for j in reversed(store.with_actuals(limit))]
+    return [r for r in out if r is not None]
