@@ -128,6 +128,15 @@ def test_actual_from_the_store_and_back_into_history(tmp_path: Path) -> None:
     rec = record_of(store.get_job(job_id))
     assert rec is not None and rec.duration_s == 120.0 and rec.shards == 2
     assert math.isnan(rec.avg_power_w)
+    # A job suspended once: the segment it ran before counts, the pause does not.
+    job_id = store.submit({"name": "s", "command": ["s"]}, submitted_s=0.0, latest_start_s=0.0)
+    first = store.start_tasks([NewTask(job_id, 0, 1, "n")], "h")[job_id][0]
+    store.finish_tasks([TaskOutcome(first, "suspended", started_s=0.0, ended_s=30.0)])
+    second = store.start_tasks([NewTask(job_id, 0, 2, "n")], "h")[job_id][0]
+    store.finish_tasks([TaskOutcome(second, "succeeded", started_s=1000.0, ended_s=1045.0)])
+    store.complete_jobs([JobCompletion(job_id, "succeeded", measurement=None)])
+    actual = actual_of(store.get_job(job_id), store.tasks(job_id))
+    assert actual is not None and actual.runtime_s == 75.0
 
 
 def test_a_database_from_before_the_prediction_columns_opens(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 A job that succeeded has its features in its spec and its targets in the store: the
 runtime is the span of its successful task attempts (first start to last end, so a
-sharded job's runtime is the wall time its deadline cares about) and its average
+sharded job's runtime is the wall time its deadline cares about) plus the segments
+it ran before the head suspended it and its average
 power the job's metered energy over that span. Both are written back on the job
 (``actual``) beside what it was planned with (``predicted``). Units: s, W.
 """
@@ -31,6 +32,12 @@ def actual_of(job: JobRecord, tasks: Sequence[TaskRecord]) -> ActualRuntime | No
     if not ok or not starts:
         return None
     runtime_s = max(t.ended_s for t in ok if t.ended_s is not None) - min(starts)
+    # Work done in segments the head suspended (for cleaner hours) counts; the pause not.
+    runtime_s += sum(
+        t.ended_s - t.started_s
+        for t in tasks
+        if t.status == "suspended" and t.started_s is not None and t.ended_s is not None
+    )
     if not runtime_s > 0:
         return None
     power_w = job.energy_j / runtime_s if job.energy_j is not None else None
