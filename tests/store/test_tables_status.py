@@ -47,10 +47,12 @@ def test_job_status_is_one_enum_with_the_stored_strings(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "w.db") as conn:
         assert conn.execute("select status from jobs").fetchone() == ("queued",)
     assert [s.value for s in JobStatus] == [
-        "queued", "waiting", "running", "succeeded", "failed", "cancelled",
+        "queued", "waiting", "running", "suspended", "succeeded", "failed", "cancelled",
     ]  # fmt: skip
     # The API keeps its public name for success, mapped in one place.
-    assert PUBLIC_JOB_STATUSES == ("queued", "waiting", "running", "done", "failed", "cancelled")
+    assert PUBLIC_JOB_STATUSES == (
+        "queued", "waiting", "running", "suspended", "done", "failed", "cancelled",
+    )  # fmt: skip
     assert JobStatus.from_public("done") is JobStatus.SUCCEEDED
     from wattwise.api.models import JOB_STATUSES
 
