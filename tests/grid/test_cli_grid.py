@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from wattwise.cli.grid import parse_time, register
 from wattwise.errors import ConfigError
 from wattwise.grid import best_window, load_intensity
+from wattwise.units import iso_utc
 
 from .conftest import SOLAR, carbon_file
 
@@ -49,7 +50,9 @@ def test_best_window_json_matches_the_library() -> None:
     start = parse_time("2023-06-01T00:00", "x")
     expected = best_window(trace, 4 * 3600, start, start + 2 * 86400)
     assert out["start"] == "2023-06-02T11:00:00Z"
-    assert out["start_s"] == expected.start_s
+    assert out["start"] == iso_utc(expected.start_s)
+    # Times are ISO 8601 only: no epoch floats beside them.
+    assert not any(k.endswith("_s") for k in out)
     assert out["end"] == "2023-06-02T15:00:00Z"
     assert out["mean_intensity"] == pytest.approx(expected.mean_intensity)
     assert out["baseline_mean_intensity"] > out["mean_intensity"]
@@ -175,3 +178,29 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, tmp_pat
     assert proc.stderr.startswith("wattwise: error:")
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        # An end before the start: both times ISO 8601, never epoch seconds.
+        (
+            ["solar", "--lat", "52", "--lon", "13", "--kwp", "1", "--start", "2024-01-02",
+             "--end", "2024-01-01"],
+            "2024-01-02T00:00:00Z to 2024-01-01T00:00:00Z",
+        ),
+        # A period the trace does not cover names both spans in ISO 8601.
+        (
+            ["history", "--carbon", "GB", "--start", "2030-01-01", "--end", "2030-01-02"],
+            "2023-01-01T00:00:00Z",
+        ),
+    ],
+)  # fmt: skip
+def test_times_in_errors_are_iso_8601(args: list[str], shown: str) -> None:
+    import re
+
+    args = [str(carbon_file("GB_2023")) if a == "GB" else a for a in args]
+    result = runner.invoke(_app(), ["grid", *args])
+    message = str(result.exception)
+    assert result.exit_code != 0 and shown in message
+    assert not re.search(r"\b1[0-9]{9}(\.[0-9]+)?\b", message)  # no epoch seconds

@@ -238,3 +238,77 @@ def test_a_trace_not_in_utf8_is_one_line_naming_the_file(tmp_path: Path) -> None
         load_intensity(p)
     message = str(info.value)
     assert message.startswith(str(p)) and "UTF-8" in message and "\n" not in message
+
+
+# The shape of the Let's Wait Awhile 15-minute German 2020 series (naive UTC times,
+# "Time,Carbon Intensity"), which misses single rows near its end (2020-12-19 23:15
+# and 23:45): synthetic values, the real file is read below where it lies in the data.
+_QUARTERS = (
+    "Time,Carbon Intensity\n"
+    "2020-12-19 22:45:00,280.0\n"
+    "2020-12-19 23:00:00,282.0\n"
+    "2020-12-19 23:30:00,286.0\n"
+    "2020-12-20 00:00:00,290.0\n"
+    "2020-12-20 00:15:00,291.0\n"
+)
+
+
+def test_a_gap_is_refused_by_default_and_the_message_names_fill(write_csv: Writer) -> None:
+    p = write_csv(_QUARTERS)
+    with pytest.raises(DataFormatError) as info:
+        load_intensity(p)
+    assert info.value.line == 4 and "gap" in str(info.value) and "--fill" in str(info.value)
+
+
+def test_single_missing_rows_are_filled_linearly_or_with_the_previous_value(
+    write_csv: Writer,
+) -> None:
+    from wattwise.grid.trace import Fill, GapFill, load_intensity_filled
+
+    p = write_csv(_QUARTERS)
+    linear = load_intensity_filled(p, fill=GapFill(Fill.LINEAR, max_gap_s=3600.0))
+    assert linear.series.step_s == 900.0
+    assert linear.series.values.tolist() == [280, 282, 284, 286, 288, 290, 291]
+    assert np.all(np.diff(linear.series.times_s) == 900.0)
+    assert [(g.rows, g.line) for g in linear.filled] == [(1, 4), (1, 5)]
+    assert linear.note().startswith("2 missing row(s) in 2 gap(s) filled (linear")
+    assert "2020-12-19T23:15:00Z" in linear.note() and "not recorded" in linear.note()
+    previous = load_intensity(p, fill=GapFill(Fill.PREVIOUS))
+    assert previous.values.tolist() == [280, 282, 282, 286, 286, 290, 291]
+
+
+def test_a_gap_longer_than_the_maximum_is_refused(write_csv: Writer) -> None:
+    from wattwise.grid.trace import Fill, GapFill
+
+    p = write_csv("time,value\n2023-01-01T00:00Z,1\n2023-01-01T01:00Z,2\n2023-01-01T05:00Z,3\n")
+    with pytest.raises(DataFormatError) as info:
+        load_intensity(p, fill=GapFill(Fill.LINEAR, max_gap_s=7200.0))
+    assert info.value.line == 4 and "longer than the 7200 s allowed" in str(info.value)
+    filled = load_intensity(p, fill=GapFill(Fill.LINEAR, max_gap_s=3 * 3600.0))
+    assert filled.values.tolist() == [1, 2, 2.25, 2.5, 2.75, 3]
+
+
+def test_an_irregular_step_is_never_filled(write_csv: Writer) -> None:
+    from wattwise.grid.trace import Fill, GapFill
+
+    p = write_csv("time,value\n2023-01-01T00:00Z,1\n2023-01-01T01:00Z,2\n2023-01-01T02:30Z,3\n")
+    with pytest.raises(DataFormatError, match="irregular step"):
+        load_intensity(p, fill=GapFill(Fill.LINEAR, max_gap_s=86400.0))
+
+
+def test_a_bad_maximum_gap_is_a_config_error() -> None:
+    from wattwise.grid.trace import Fill, GapFill
+
+    with pytest.raises(ConfigError):
+        GapFill(Fill.LINEAR, max_gap_s=0.0)
+
+
+def test_the_real_german_2020_series_loads_once_filled() -> None:
+    from tests.conftest import shared_file
+    from wattwise.grid.trace import Fill, GapFill, load_intensity_filled
+
+    path = shared_file("carbon", "DE_2020_15min_letswaitawhile.csv")
+    with pytest.raises(DataFormatError, match="--fill"):
+        load_intensity(path)
+    trace = load_intensity_filled(path, fill=GapFill(Fill.LINEAR, max_gap_s=3600.0))
+    assert trace.series.step_s == 900.0 and sum(g.rows for g in trace.filled) >= 1

@@ -39,3 +39,16 @@ def test_absurd_sizes_are_refused_before_allocating() -> None:
         tracemalloc.stop()
     assert f"limit of {MAX_FORECAST_CELLS:,}" in str(err.value)
     assert peak < 50 * 2**20
+
+
+def test_finer_data_becomes_hourly_means_of_whole_hours() -> None:
+    from wattwise.schedule.signals import hourly_means
+    from wattwise.units import TimeSeries
+
+    t0 = 1_600_000_200.0  # not on an hour: the first partial hour is left out
+    start = np.ceil(t0 / 3600) * 3600
+    times = np.concatenate([[t0], start + 900.0 * np.arange(12)])
+    values = np.concatenate([[999.0], np.arange(12.0)])
+    out = hourly_means(TimeSeries(times, values, "gCO2e/kWh", 900.0), "x")
+    assert out.step_s == 3600.0 and out.times_s[0] == start
+    assert out.values.tolist() == [1.5, 5.5, 9.5]

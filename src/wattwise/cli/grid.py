@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from wattwise.cli.options import DEFAULT_MAX_GAP, FillOpt, MaxGapOpt, gap_fill
 from wattwise.errors import ConfigError
-from wattwise.units import parse_duration_s
+from wattwise.units import iso_utc, parse_duration_s
 
 if TYPE_CHECKING:
     from wattwise.grid import IntensityProvider
@@ -62,17 +63,19 @@ def parse_time(text: str, option: str, now_s: float | None = None) -> float:
     return stamp.timestamp()
 
 
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
 def _emit(payload: dict[str, Any]) -> None:
     typer.echo(json.dumps(payload, indent=None, allow_nan=False))
 
 
 def _provider(
-    zone: str | None, carbon: Path | None, intensity: float | None, replay: bool, emission: str
+    zone: str | None,
+    carbon: Path | None,
+    intensity: float | None,
+    replay: bool,
+    emission: str,
+    gaps: tuple[str, str] = ("none", DEFAULT_MAX_GAP),
 ) -> IntensityProvider:
+    """The provider asked for; ``gaps`` is ``(--fill, --max-gap)`` for a trace file."""
     from wattwise.grid import resolve_provider
 
     if emission not in ("lca", "direct"):
@@ -83,6 +86,7 @@ def _provider(
         fixed_g_per_kwh=intensity,
         replay=replay,
         emission=emission,
+        fill=gap_fill(*gaps) if carbon is not None else None,
     )
 
 
@@ -90,7 +94,7 @@ def _series_payload(series: TimeSeries) -> dict[str, Any]:
     return {
         "unit": series.unit,
         "step_s": series.step_s,
-        "times": [_iso(float(t)) for t in series.times_s],
+        "times": [iso_utc(float(t)) for t in series.times_s],
         "values": [round(float(v), 4) for v in series.values],
     }
 
@@ -205,12 +209,14 @@ def now_command(
     intensity: IntensityOpt = None,
     replay: ReplayOpt = False,
     emission: EmissionOpt = "lca",
+    fill: FillOpt = "none",
+    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
     as_json: JsonOpt = False,
 ) -> None:
     from wattwise.grid.chain import ProviderChain
     from wattwise.grid.live import LiveProvider
 
-    provider = _provider(zone, carbon, intensity, replay, emission)
+    provider = _provider(zone, carbon, intensity, replay, emission, (fill, max_gap))
     if isinstance(provider, LiveProvider | ProviderChain):
         at_s, value = provider.now()
     else:
@@ -222,7 +228,7 @@ def now_command(
 
         _emit(
             {
-                "time": _iso(at_s),
+                "time": iso_utc(at_s),
                 "zone": grid_zone(zone) if zone else None,
                 "intensity": value,
                 "unit": "gCO2e/kWh",
@@ -230,7 +236,7 @@ def now_command(
             }
         )
         return
-    typer.echo(f"{value:.1f} gCO₂e/kWh at {_iso(at_s)}")
+    typer.echo(f"{value:.1f} gCO₂e/kWh at {iso_utc(at_s)}")
     typer.echo(f"source: {provider.describe()}")
 
 
@@ -256,6 +262,8 @@ def history_command(
     intensity: IntensityOpt = None,
     replay: ReplayOpt = False,
     emission: EmissionOpt = "lca",
+    fill: FillOpt = "none",
+    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
     start: Annotated[
         str | None, typer.Option("--start", help="from (default: trace start / 24 h ago)")
     ] = None,
@@ -265,13 +273,13 @@ def history_command(
 ) -> None:
     import numpy as np
 
-    provider = _provider(zone, carbon, intensity, replay, emission)
+    provider = _provider(zone, carbon, intensity, replay, emission, (fill, max_gap))
     start_s, end_s = _default_range(provider, start, end)
     series = provider.series(start_s, end_s)
     values = series.values
     summary = {
-        "start": _iso(start_s),
-        "end": _iso(end_s),
+        "start": iso_utc(start_s),
+        "end": iso_utc(end_s),
         "mean_intensity": float(np.mean(values)),
         "min_intensity": float(np.min(values)),
         "max_intensity": float(np.max(values)),
@@ -300,6 +308,8 @@ def forecast_command(
     carbon: CarbonOpt = None,
     replay: ReplayOpt = False,
     emission: EmissionOpt = "lca",
+    fill: FillOpt = "none",
+    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
     at: Annotated[str | None, typer.Option("--at", help="issue time (default: now)")] = None,
     horizon: Annotated[int, typer.Option("--horizon", help="hours ahead")] = 24,
     as_json: JsonOpt = False,
@@ -311,9 +321,9 @@ def forecast_command(
 
     if horizon < 1 or horizon > 24 * 14:
         raise ConfigError(f"--horizon must be 1..336 hours, not {horizon}")
-    provider = _provider(zone, carbon, None, replay, emission)
+    provider = _provider(zone, carbon, None, replay, emission, (fill, max_gap))
     issue_s = parse_time(at, "--at") if at else time.time()
-    payload: dict[str, Any] = {"issued": _iso(issue_s), "horizon_h": horizon}
+    payload: dict[str, Any] = {"issued": iso_utc(issue_s), "horizon_h": horizon}
     forecast, method = forecast_series(provider, issue_s, horizon)
     score = None
     if isinstance(provider, TraceProvider) and not provider.replay:
@@ -328,7 +338,7 @@ def forecast_command(
         _plot(
             plot,
             forecast,
-            f"Forecast issued {_iso(issue_s)}",
+            f"Forecast issued {iso_utc(issue_s)}",
             "gCO₂e/kWh",
             extra=(actual, "actual") if actual is not None else None,
         )
@@ -357,6 +367,8 @@ def best_window_command(
     intensity: IntensityOpt = None,
     replay: ReplayOpt = False,
     emission: EmissionOpt = "lca",
+    fill: FillOpt = "none",
+    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
     earliest: Annotated[
         str | None, typer.Option("--earliest", help="earliest start (default: trace start / now)")
     ] = None,
@@ -374,7 +386,7 @@ def best_window_command(
 
     if not (math.isfinite(duration) and duration > 0):
         raise ConfigError(f"--duration must be a positive number of hours, not {duration}")
-    provider = _provider(zone, carbon, intensity, replay, emission)
+    provider = _provider(zone, carbon, intensity, replay, emission, (fill, max_gap))
     trace_like = isinstance(provider, TraceProvider) and not provider.replay
     if earliest is not None:
         earliest_s = parse_time(earliest, "--earliest")
@@ -396,29 +408,27 @@ def best_window_command(
         plan = cleanest_slots(series, duration_s, earliest_s, deadline_s)
         periods = [(a, b) for a, b in plan.periods]
         payload = {
-            "start": _iso(plan.start_s),
-            "end": _iso(plan.end_s),
+            "start": iso_utc(plan.start_s),
+            "end": iso_utc(plan.end_s),
             "mean_intensity": plan.mean_intensity,
-            "periods": [{"start": _iso(a), "end": _iso(b)} for a, b in periods],
+            "periods": [{"start": iso_utc(a), "end": iso_utc(b)} for a, b in periods],
         }
         mean = plan.mean_intensity
     else:
         win = best_window(series, duration_s, earliest_s, deadline_s)
         periods = [(win.start_s, win.end_s)]
         payload = {
-            "start": _iso(win.start_s),
-            "end": _iso(win.end_s),
+            "start": iso_utc(win.start_s),
+            "end": iso_utc(win.end_s),
             "mean_intensity": win.mean_intensity,
         }
         mean = win.mean_intensity
     payload.update(
         {
-            "start_s": periods[0][0],
-            "end_s": periods[-1][1],
             "unit": "gCO2e/kWh",
             "duration_h": duration,
-            "earliest": _iso(earliest_s),
-            "deadline": _iso(deadline_s),
+            "earliest": iso_utc(earliest_s),
+            "deadline": iso_utc(deadline_s),
             "baseline_mean_intensity": baseline,
             "saving_percent": (100.0 * (1 - mean / baseline)) if baseline else None,
             "source": provider.describe(),
@@ -432,7 +442,7 @@ def best_window_command(
     if interruptible:
         typer.echo(f"run in {len(periods)} part(s), mean {mean:.1f} gCO₂e/kWh:")
         for a, b in periods:
-            typer.echo(f"  {_iso(a)} to {_iso(b)}")
+            typer.echo(f"  {iso_utc(a)} to {iso_utc(b)}")
     else:
         typer.echo(f"start {payload['start']}, end {payload['end']}: mean {mean:.1f} gCO₂e/kWh")
     if baseline:
@@ -491,8 +501,8 @@ def solar_command(
     )
     energy_kwh = joules_to_kwh(series.integral(series.start_s, series.end_s))
     payload = {
-        "start": _iso(start_s),
-        "end": _iso(end_s),
+        "start": iso_utc(start_s),
+        "end": iso_utc(end_s),
         "energy_kwh": energy_kwh,
         "peak_w": float(np.max(series.values)),
         "model": model,

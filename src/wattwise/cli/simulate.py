@@ -11,8 +11,9 @@ from typing import Any
 
 import typer
 
+from wattwise.cli.options import DEFAULT_MAX_GAP, FillOpt, MaxGapOpt, gap_fill
 from wattwise.errors import ConfigError
-from wattwise.units import SECONDS_PER_HOUR, TimeSeries, parse_duration_s
+from wattwise.units import SECONDS_PER_HOUR, TimeSeries, iso_utc, parse_duration_s
 
 
 def parse_slack(text: str) -> float:
@@ -43,7 +44,7 @@ def start_hour(carbon: dict[str, TimeSeries], start_s: float) -> int:
         )
     first = firsts.pop()
     offset_h = (start_s - first) / 3600.0
-    when = dt.datetime.fromtimestamp(first, dt.UTC).isoformat()
+    when = iso_utc(first)
     if offset_h < 0:
         raise ConfigError(f"--start is before the carbon data begins ({when})")
     if abs(offset_h - round(offset_h)) > 1e-9:
@@ -74,6 +75,8 @@ def register(app: typer.Typer) -> None:
             help="UTC time of the trace's hour 0 (default: the carbon data's first hour); "
             "forecasts see the 28 days before it.",
         ),
+        fill: FillOpt = "none",
+        max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
     ) -> None:
         """Simulate scheduling policies on a job trace and real grid carbon traces."""
         from wattwise.schedule.cluster import load_cluster
@@ -94,7 +97,8 @@ def register(app: typer.Typer) -> None:
         carbon_paths = [c.strip() for c in carbon.split(",") if c.strip()]
         if not carbon_paths:
             raise ConfigError("--carbon needs at least one file")
-        data = load_carbon(carbon_paths, emission)
+        read_notes: dict[str, list[str]] = {}
+        data = load_carbon(carbon_paths, emission, gap_fill(fill, max_gap), read_notes)
         # Without a cluster every grid is its own scenario; a cluster spans its zones.
         groups = [{z: data[z]} for z in data] if cl is None else [data]
         results: dict[str, dict[str, Any]] = {}
@@ -105,7 +109,8 @@ def register(app: typer.Typer) -> None:
         with Progress(console=err, transient=True, disable=as_json) as bar:
             for carbon_set in groups:
                 offset = 0 if start_s is None else start_hour(carbon_set, start_s)
-                scn = build_scenario(batch, carbon_set, cl, wrap=wrap, start_h=offset)
+                said = [n for z in carbon_set for n in read_notes.get(z, [])]
+                scn = build_scenario(batch, carbon_set, cl, wrap, offset, said)
 
                 def progress_for(name: str, zone: str = scn.zone) -> Callable[[float], None]:
                     task = bar.add_task(f"{zone} {name}", total=1.0)

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from wattwise.errors import ConfigError, CoverageError
 from wattwise.grid.static import WORLD, StaticIntensity, static_intensity
-from wattwise.units import TimeSeries
+from wattwise.units import TimeSeries, iso_utc
 
 if TYPE_CHECKING:
-    from wattwise.grid.trace import Emission
+    from wattwise.grid.trace import Emission, GapFill
 
 # NumPy and the trace reader load on first use (inside the functions below), so a
 # fixed or static provider costs no NumPy import: `wattwise measure` starts faster.
@@ -49,8 +49,12 @@ class IntensityProvider(Protocol):
 
 
 def _check_range(start_s: float, end_s: float) -> None:
-    if not (math.isfinite(start_s) and math.isfinite(end_s)) or end_s < start_s:
-        raise ConfigError(f"bad period [{start_s}, {end_s}]: end must not precede start")
+    if not (math.isfinite(start_s) and math.isfinite(end_s)):
+        raise ConfigError("bad period: its start and end must be finite times")
+    if end_s < start_s:
+        raise ConfigError(
+            f"bad period {iso_utc(start_s)} to {iso_utc(end_s)}: end must not precede start"
+        )
 
 
 def _constant(value: float, start_s: float, end_s: float) -> TimeSeries:
@@ -68,7 +72,7 @@ def _constant(value: float, start_s: float, end_s: float) -> TimeSeries:
 
 
 def _fmt_time(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return iso_utc(seconds)
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ class TraceProvider:
     path: str
     replay: bool = False
     emission: Emission = "lca"
+    note: str = ""  # how the file was read, e.g. which gaps were filled
     _year: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -128,7 +133,7 @@ class TraceProvider:
         label = f"trace {self.path} ({self.emission}, {span}, step {self.trace.step_s:g} s)"
         if self.replay:
             label += f"; periods outside it replayed by time of year from {self._year}"
-        return label
+        return f"{label}; {self.note}" if self.note else label
 
     def covers(self, start_s: float, end_s: float) -> bool:
         return self.trace.start_s <= start_s and end_s <= self.trace.end_s
@@ -205,6 +210,7 @@ def resolve_provider(
     emission: str = "lca",
     use_config: bool = True,
     providers: Sequence[str] | None = None,
+    fill: GapFill | None = None,
 ) -> IntensityProvider:
     """Pick the provider the user asked for: fixed > file > chain > zone > config > ``WORLD``.
 
@@ -215,10 +221,11 @@ def resolve_provider(
     With nothing given (and ``use_config``), ``config.toml`` decides: its
     ``carbon_file`` replayed by time of year (it stands for the user's grid at any
     date; the label says so), else its ``zone``. ``emission`` is the portal column
-    (``lca`` or ``direct``).
+    (``lca`` or ``direct``). ``fill``: how gaps in a trace file are filled
+    (:class:`~wattwise.grid.trace.GapFill`; default none, a gap is an error).
     """
     from wattwise.grid.chain import chain_provider, is_plain_zone
-    from wattwise.grid.trace import load_intensity
+    from wattwise.grid.trace import load_intensity_filled
 
     if emission not in EMISSIONS:
         raise ConfigError(f"emission must be lca or direct, not {emission!r}")
@@ -247,8 +254,14 @@ def resolve_provider(
         else:
             zone = config.zone
     if carbon_file is not None:
-        trace = load_intensity(carbon_file, emission=column)
-        return TraceProvider(trace=trace, path=str(carbon_file), replay=replay, emission=column)
+        read = load_intensity_filled(carbon_file, emission=column, fill=fill)
+        return TraceProvider(
+            trace=read.series,
+            path=str(carbon_file),
+            replay=replay,
+            emission=column,
+            note=read.note(),
+        )
     if zone:
         return zone_provider(zone)
     return StaticProvider(static_intensity(WORLD), note="no zone given, world average used")

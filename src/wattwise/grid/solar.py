@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wattwise.errors import ConfigError, DataFormatError
-from wattwise.units import TimeSeries
+from wattwise.units import TimeSeries, iso_utc
 
 POWER_UNIT = "W"
 FRACTION_UNIT = "fraction of peak"
@@ -81,8 +81,12 @@ class PVSite:
 def _grid(start_s: float, end_s: float, step_s: float) -> npt.NDArray[np.float64]:
     if not (math.isfinite(step_s) and step_s > 0):
         raise ConfigError(f"step must be > 0 s, not {step_s}")
-    if not (math.isfinite(start_s) and math.isfinite(end_s)) or end_s <= start_s:
-        raise ConfigError(f"bad period [{start_s}, {end_s}): end must be after start")
+    if not (math.isfinite(start_s) and math.isfinite(end_s)):
+        raise ConfigError("bad period: its start and end must be finite times")
+    if end_s <= start_s:
+        raise ConfigError(
+            f"bad period {iso_utc(start_s)} to {iso_utc(end_s)}: end must be after start"
+        )
     n = math.ceil((end_s - start_s) / step_s - 1e-9)
     return start_s + step_s * np.arange(n, dtype=np.float64)
 

@@ -9,9 +9,12 @@ Two formats are read directly:
   may name its unit in brackets, e.g. ``value (lbs/MWh)``; it is converted to
   gCO₂e/kWh. No unit means gCO₂e/kWh.
 
-Any resolution works (5-minute, 15-minute, hourly ...). Gaps, duplicates, rows out of
-order, missing or negative values are reported with the file and line number; nothing
-is interpolated or guessed over.
+Any resolution works (5-minute, 15-minute, hourly ...). Duplicates, rows out of
+order, missing or negative values are reported with the file and line number. So is
+a gap (missing rows), unless the caller asks for it to be filled (:class:`GapFill`:
+``linear`` between the rows either side or ``previous``, the last value held) and it
+is no longer than ``max_gap_s``; :func:`load_intensity_filled` says which rows were
+filled, so that a filled value is never shown as recorded.
 """
 
 from __future__ import annotations
@@ -20,15 +23,18 @@ import csv
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
+import numpy.typing as npt
 
 from wattwise.errors import ConfigError, DataFormatError
-from wattwise.units import TimeSeries, lbs_per_mwh_to_g_per_kwh
+from wattwise.units import TimeSeries, iso_utc, lbs_per_mwh_to_g_per_kwh
 
 INTENSITY_UNIT = "gCO2e/kWh"
 
@@ -176,8 +182,60 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-def _validate_times(times: list[float], lines: list[int], path: Path) -> float:
-    """Check strict order and a regular step; return the step. Units: s."""
+class Fill(StrEnum):
+    """What to put in missing rows: nothing (an error), a straight line between the
+    rows either side, or the last recorded value held."""
+
+    NONE = "none"
+    LINEAR = "linear"
+    PREVIOUS = "previous"
+
+
+@dataclass(frozen=True)
+class GapFill:
+    """How gaps in a trace are treated: ``method``, and the longest missing period it
+    may fill (a gap of one missing hourly row is 3600 s). Units: s."""
+
+    method: Fill = Fill.NONE
+    max_gap_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.max_gap_s) and self.max_gap_s > 0):
+            raise ConfigError(f"the longest gap to fill must be > 0 s, not {self.max_gap_s!r}")
+
+
+@dataclass(frozen=True)
+class FilledGap:
+    """Rows a :class:`GapFill` put in: ``rows`` missing after ``after_s`` (the last
+    recorded instant, epoch s), before file line ``line``."""
+
+    after_s: float
+    rows: int
+    line: int
+
+
+@dataclass(frozen=True)
+class FilledTrace:
+    """A trace and the gaps filled in it (none unless asked)."""
+
+    series: TimeSeries
+    filled: tuple[FilledGap, ...] = ()
+    method: Fill = Fill.NONE
+
+    def note(self) -> str:
+        """One line for reports; empty when nothing was filled."""
+        if not self.filled:
+            return ""
+        rows = sum(g.rows for g in self.filled)
+        first = iso_utc(self.filled[0].after_s + self.series.step_s)
+        return (
+            f"{rows} missing row(s) in {len(self.filled)} gap(s) filled ({self.method},"
+            f" first at {first}): estimates, not recorded values"
+        )
+
+
+def _step(times: list[float], lines: list[int], path: Path) -> float:
+    """Check strict order; return the regular step (the commonest). Units: s."""
     if len(times) == 1:
         return 3600.0  # one sample: assume hourly, the common portal resolution
     diffs = np.diff(np.asarray(times))
@@ -190,25 +248,92 @@ def _validate_times(times: list[float], lines: list[int], path: Path) -> float:
             raise DataFormatError(
                 path, "time goes backwards (rows must be in time order)", line=lines[k + 1]
             )
-    step = Counter(diffs.tolist()).most_common(1)[0][0]
-    irregular = np.flatnonzero(diffs != step)
-    if irregular.size:
-        k = int(irregular[0])
+    return float(Counter(diffs.tolist()).most_common(1)[0][0])
+
+
+def _fill_gaps(
+    times: list[float], values: list[float], lines: list[int], path: Path, fill: GapFill
+) -> tuple[TimeSeries, tuple[FilledGap, ...]]:
+    """The series on its regular step, gaps filled as ``fill`` allows; anything else
+    irregular is a :class:`DataFormatError` naming the line."""
+    step = _step(times, lines, path)
+    t = np.asarray(times, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    diffs = np.diff(t)
+    gaps: list[FilledGap] = []
+    at: list[int] = []  # index of the row before each gap
+    for k in np.flatnonzero(diffs != step).tolist():
         d = float(diffs[k])
-        what = "gap" if d > step else "irregular step"
-        raise DataFormatError(
-            path,
-            f"{what}: {d:g} s after the row before, expected {step:g} s",
-            line=lines[k + 1],
-            hint="fill or remove the missing period explicitly; wattwise does not interpolate",
-        )
-    return float(step)
+        missing = d / step - 1.0
+        whole = d > step and abs(missing - round(missing)) < 1e-9
+        where = f"{d:g} s after the row before, expected {step:g} s"
+        if not whole:
+            raise DataFormatError(
+                path,
+                f"irregular step: {where}",
+                line=lines[k + 1],
+                hint="rows must fall on one regular step; fix the times in the file",
+            )
+        if fill.method is Fill.NONE:
+            raise DataFormatError(
+                path,
+                f"gap: {where} ({round(missing)} missing row(s))",
+                line=lines[k + 1],
+                hint="fill it with --fill linear or --fill previous (up to --max-gap),"
+                " or fix the file",
+            )
+        if d - step > fill.max_gap_s + 1e-9:
+            raise DataFormatError(
+                path,
+                f"gap of {d - step:g} s missing ({where}), longer than the"
+                f" {fill.max_gap_s:g} s allowed to fill",
+                line=lines[k + 1],
+                hint="a longer --max-gap fills it; a long gap is better fixed in the file",
+            )
+        gaps.append(FilledGap(after_s=float(t[k]), rows=round(missing), line=lines[k + 1]))
+        at.append(k)
+    if not gaps:
+        return TimeSeries(t, v, INTENSITY_UNIT, step), ()
+    out_t: list[npt.NDArray[np.float64]] = []
+    out_v: list[npt.NDArray[np.float64]] = []
+    start = 0
+    for k, gap in zip(at, gaps, strict=True):
+        out_t.append(t[start : k + 1])
+        out_v.append(v[start : k + 1])
+        frac = np.arange(1, gap.rows + 1, dtype=np.float64) / (gap.rows + 1)
+        out_t.append(t[k] + step * np.arange(1, gap.rows + 1, dtype=np.float64))
+        if fill.method is Fill.LINEAR:
+            out_v.append(v[k] + (v[k + 1] - v[k]) * frac)
+        else:
+            out_v.append(np.full(gap.rows, v[k]))
+        start = k + 1
+    out_t.append(t[start:])
+    out_v.append(v[start:])
+    series = TimeSeries(np.concatenate(out_t), np.concatenate(out_v), INTENSITY_UNIT, step)
+    return series, tuple(gaps)
 
 
 def load_intensity(
-    path: str | Path, *, emission: Emission = "lca", tz: str | None = None
+    path: str | Path,
+    *,
+    emission: Emission = "lca",
+    tz: str | None = None,
+    fill: GapFill | None = None,
 ) -> TimeSeries:
     """Read a carbon-intensity trace. Units: values gCO₂e/kWh, times UTC epoch s.
+    See :func:`load_intensity_filled` (this is its series)."""
+    return load_intensity_filled(path, emission=emission, tz=tz, fill=fill).series
+
+
+def load_intensity_filled(
+    path: str | Path,
+    *,
+    emission: Emission = "lca",
+    tz: str | None = None,
+    fill: GapFill | None = None,
+) -> FilledTrace:
+    """Read a carbon-intensity trace and the gaps ``fill`` filled in it (default: none
+    filled, a gap is an error). Units: values gCO₂e/kWh, times UTC epoch s.
 
     ``emission`` picks the Electricity Maps column: ``"lca"`` (life-cycle, default) or
     ``"direct"`` (combustion only). ``tz`` is the zone of naive times in a plain CSV
@@ -272,10 +397,6 @@ def load_intensity(
         times.append(parse_time(row[time_idx], line))
         values.append(_parse_value(row[value_idx], factor, p, line))
         lines.append(line)
-    step_s = _validate_times(times, lines, p)
-    return TimeSeries(
-        times_s=np.asarray(times, dtype=np.float64),
-        values=np.asarray(values, dtype=np.float64),
-        unit=INTENSITY_UNIT,
-        step_s=step_s,
-    )
+    how = fill if fill is not None else GapFill()
+    series, gaps = _fill_gaps(times, values, lines, p, how)
+    return FilledTrace(series=series, filled=gaps, method=how.method)

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wattwise.errors import ConfigError, CoverageError, ScheduleError
-from wattwise.units import TimeSeries
+from wattwise.units import TimeSeries, iso_utc
 
 FloatArray = npt.NDArray[np.float64]
 _TIE_RTOL = 1e-12
@@ -73,9 +73,9 @@ def _bounds(
         raise ConfigError("earliest and deadline must be finite times")
     if earliest < series.start_s or deadline > series.end_s:
         raise CoverageError(
-            "the carbon series does not cover the window "
-            f"[{earliest:.0f}, {deadline:.0f}] s (it covers [{series.start_s:.0f}, "
-            f"{series.end_s:.0f}] s)",
+            f"the carbon series does not cover the window {iso_utc(earliest)} to"
+            f" {iso_utc(deadline)} (it covers {iso_utc(series.start_s)} to"
+            f" {iso_utc(series.end_s)})",
             hint="use a longer trace or a later earliest / earlier deadline",
         )
     if deadline - earliest < duration_s * (1 - 1e-12):

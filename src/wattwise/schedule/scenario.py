@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,10 +20,13 @@ from wattwise.schedule.metrics import Metrics, Pieces, compute_metrics
 from wattwise.schedule.model import Cluster, FloatArray, JobBatch, default_cluster
 from wattwise.schedule.oracle import lp_variables, oracle_lp, oracle_unlimited
 from wattwise.schedule.policies import make_policy
-from wattwise.schedule.signals import Signals, build_signals
+from wattwise.schedule.signals import Signals, build_signals, hourly_means
 from wattwise.schedule.simulator import Progress, oversize, simulate
 from wattwise.schedule.traces import read_job_trace
-from wattwise.units import TimeSeries
+from wattwise.units import SECONDS_PER_HOUR, TimeSeries
+
+if TYPE_CHECKING:
+    from wattwise.grid.trace import GapFill
 
 #: Hours kept after the last deadline for jobs that queue past it.
 ACCOUNTING_MARGIN_H = 24 * 8
@@ -58,14 +61,31 @@ def forecaster(values: FloatArray, horizon: int) -> FloatArray:
     return np.where(np.isnan(out), float(values[0]), out)
 
 
-def load_carbon(paths: Sequence[str | Path], emission: str = "lca") -> dict[str, TimeSeries]:
-    """Carbon traces keyed by zone (Zone Id from the file name's first part)."""
-    from wattwise.grid import load_intensity
+def load_carbon(
+    paths: Sequence[str | Path],
+    emission: str = "lca",
+    fill: GapFill | None = None,
+    notes: dict[str, list[str]] | None = None,
+) -> dict[str, TimeSeries]:
+    """Hourly carbon traces keyed by zone (Zone Id from the file name's first part).
+
+    Gaps are filled only as ``fill`` allows (:mod:`wattwise.grid.trace`); finer data
+    (15-minute, 5-minute) becomes hourly means (:func:`.signals.hourly_means`). Both
+    are said in ``notes[zone]``, when given."""
+    from wattwise.grid.trace import load_intensity_filled
 
     out: dict[str, TimeSeries] = {}
     for p in paths:
         zone = Path(p).name.split("_")[0]
-        out[zone] = load_intensity(p, emission=emission)  # type: ignore[arg-type]
+        trace = load_intensity_filled(p, emission=emission, fill=fill)  # type: ignore[arg-type]
+        series = trace.series
+        said = notes.setdefault(zone, []) if notes is not None else []
+        if trace.filled:
+            said.append(f"{zone}: {trace.note()}")
+        if series.step_s < SECONDS_PER_HOUR:
+            series = hourly_means(series, f"carbon signal {zone}")
+            said.append(f"{zone}: {trace.series.step_s:g} s data averaged to hourly means")
+        out[zone] = series
     return out
 
 
@@ -75,11 +95,13 @@ def build_scenario(
     cluster: Cluster | None = None,
     wrap: bool = False,
     start_h: int = 0,
+    notes: Sequence[str] = (),
 ) -> Scenario:
     """Align ``carbon`` (one zone, or the zones the cluster names) to ``jobs``.
 
     Hour 0 of the jobs is hour ``start_h`` of the carbon data; forecasters see up to
-    ``HISTORY_H`` hours before it as the past."""
+    ``HISTORY_H`` hours before it as the past. ``notes`` (how the data was read) lead
+    the scenario's notes."""
     history: dict[str, FloatArray] = {}
     if start_h:
         carbon, history = _from_hour(carbon, start_h)
@@ -98,7 +120,7 @@ def build_scenario(
             hint="check the trace's lengths and arrival times and its --time-unit,"
             " or simulate a shorter slice",
         )
-    notes: list[str] = []
+    said: list[str] = list(notes)
     pv: dict[str, TimeSeries] = {}
     start_s = carbon[zone].start_s
     for g in cl.groups:
@@ -116,8 +138,8 @@ def build_scenario(
         history_by_zone=history,
     )
     if signals.wrapped:
-        notes.append("carbon data repeated (--wrap) to cover the jobs' deadlines")
-    return Scenario(jobs=jobs, cluster=cl, signals=signals, zone=zone, notes=notes)
+        said.append("carbon data repeated (--wrap) to cover the jobs' deadlines")
+    return Scenario(jobs=jobs, cluster=cl, signals=signals, zone=zone, notes=said)
 
 
 def _from_hour(

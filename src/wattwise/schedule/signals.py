@@ -51,6 +51,25 @@ class Signals:
         return bool(np.any(self.pv_w > 0))
 
 
+def hourly_means(series: TimeSeries, what: str) -> TimeSeries:
+    """Finer data (a step that divides an hour) as the mean of each whole hour it
+    covers (:meth:`TimeSeries.mean`); partial hours at either end are left out."""
+    step = series.step_s
+    if step >= SECONDS_PER_HOUR or SECONDS_PER_HOUR % step > 1e-9:
+        raise DataFormatError(
+            what,
+            f"signal step is {step:g} s; the scheduler needs hourly data or a step"
+            " that divides an hour",
+        )
+    first = float(np.ceil(series.start_s / SECONDS_PER_HOUR) * SECONDS_PER_HOUR)
+    last = float(np.floor(series.end_s / SECONDS_PER_HOUR) * SECONDS_PER_HOUR)
+    if last <= first:
+        raise DataFormatError(what, "signal covers no whole hour")
+    starts = np.arange(first, last, SECONDS_PER_HOUR)
+    means = np.asarray(series.mean(starts, starts + SECONDS_PER_HOUR), dtype=np.float64)
+    return TimeSeries(starts, means, series.unit, SECONDS_PER_HOUR)
+
+
 def _hourly(series: TimeSeries, what: str) -> FloatArray:
     if len(series) == 0:
         raise DataFormatError(what, "signal has no samples")
