@@ -287,18 +287,22 @@ class _Collector(Collector):
         yield from job_families(job_energy(self.state.store.engine))
 
         grid = self.state.grid
-        if grid is not None:
-            now = grid.intensity_at(grid.clock.now_s())
-            if now is not None:
-                yield GaugeMetricFamily(
-                    "wattwise_grid_intensity_g_per_kwh",
-                    "Grid carbon intensity now (gCO2e/kWh)",
-                    value=now,
-                )
+        intensity = GaugeMetricFamily(
+            "wattwise_grid_intensity_g_per_kwh", "Grid carbon intensity now (gCO2e/kWh)"
+        )
+        now = grid.intensity_at(grid.clock.now_s()) if grid is not None else None
+        if now is not None:
+            intensity.add_metric([], now)
+        yield intensity
+
+
+def collector(state: AppState) -> Collector:
+    """The collector behind ``/metrics`` (also read by :mod:`wattwise.api.otel`)."""
+    return _Collector(state)
 
 
 def render(state: AppState) -> bytes:
     """The metrics page for ``state``."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(state))
+    registry.register(collector(state))
     return generate_latest(registry)
