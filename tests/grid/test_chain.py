@@ -256,3 +256,21 @@ def test_a_configured_trace_stands_for_the_configured_zone_only(wattwise_home: P
     assert [link.spec for link in other.links] == ["static:DE"]
     with pytest.raises(ConfigError, match="only traces"):
         chain_provider([f"trace:{TRACE}"], "DE", trace_zone="US-CAL-CISO")
+
+
+def test_the_dashboards_grid_names_the_serving_link(wattwise_home: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.api.conftest import BASE_URL, LOOPBACK
+    from wattwise.api import create_app
+
+    (wattwise_home / "config.toml").write_text(
+        'zone = "DE"\nproviders = ["electricitymaps", "static"]\n', encoding="utf-8"
+    )
+    app = create_app(
+        f"sqlite:///{tmp_path / 'g.db'}", home=wattwise_home, token="t", monitor_power=False
+    )
+    with TestClient(app, client=LOOPBACK, base_url=BASE_URL) as client:
+        grid = client.get("/api/v1/grid").json()
+    assert grid["available"] is True
+    assert "[served by static:DE, chain electricitymaps:DE > static:DE]" in grid["source"]

@@ -135,6 +135,7 @@ class GridView:
             except WattwiseError as err:
                 out.source += f" ({err})"
                 return out
+            out.source = self.provider.describe()  # a chain names the link that served
             out.times_s = [float(x) for x in past.times_s]
             out.values = [float(x) for x in past.values]
             out.forecast_times_s = [float(x) for x in ahead.times_s]
