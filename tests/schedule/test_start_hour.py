@@ -50,3 +50,18 @@ def test_a_start_outside_the_carbon_data_is_refused_with_the_reason(start: int) 
     jobs = batch([0.0], [1.0], [1])
     with pytest.raises(CoverageError, match="start"):
         build_scenario(jobs, {"Z": hourly(_carbon())}, start_h=start)
+
+
+def test_start_hour_is_read_in_the_scheduler_not_the_cli() -> None:
+    from wattwise.errors import ConfigError
+    from wattwise.schedule.scenario import start_hour
+
+    carbon = {"Z": hourly(_carbon(2))}
+    first = carbon["Z"].start_s
+    assert start_hour(carbon, first + 5 * 3600.0) == 5
+    with pytest.raises(ConfigError, match="whole hour"):
+        start_hour(carbon, first + 1800.0)
+    with pytest.raises(
+        ConfigError, match=r"before the carbon data begins \(2023-01-01T00:00:00Z\)"
+    ):
+        start_hour(carbon, first - 3600.0)

@@ -13,7 +13,7 @@ import typer
 
 from wattwise.cli.options import DEFAULT_MAX_GAP, FillOpt, MaxGapOpt, gap_fill
 from wattwise.errors import ConfigError
-from wattwise.units import SECONDS_PER_HOUR, TimeSeries, iso_utc, parse_duration_s
+from wattwise.units import SECONDS_PER_HOUR, parse_duration_s
 
 
 def parse_slack(text: str) -> float:
@@ -33,23 +33,6 @@ def parse_start(text: str) -> float:
     if at.tzinfo is None:
         at = at.replace(tzinfo=dt.UTC)
     return at.timestamp()
-
-
-def start_hour(carbon: dict[str, TimeSeries], start_s: float) -> int:
-    """Index of the carbon hour at ``start_s`` (the same in every zone)."""
-    firsts = {ts.start_s for ts in carbon.values()}
-    if len(firsts) > 1:
-        raise ConfigError(
-            "the carbon files start at different times", hint="--start needs them aligned"
-        )
-    first = firsts.pop()
-    offset_h = (start_s - first) / 3600.0
-    when = iso_utc(first)
-    if offset_h < 0:
-        raise ConfigError(f"--start is before the carbon data begins ({when})")
-    if abs(offset_h - round(offset_h)) > 1e-9:
-        raise ConfigError("--start must fall on a whole hour of the carbon data")
-    return round(offset_h)
 
 
 def register(app: typer.Typer) -> None:
@@ -81,7 +64,7 @@ def register(app: typer.Typer) -> None:
         """Simulate scheduling policies on a job trace and real grid carbon traces."""
         from wattwise.schedule.cluster import load_cluster
         from wattwise.schedule.policies import POLICY_NAMES
-        from wattwise.schedule.scenario import build_scenario, compare, load_carbon
+        from wattwise.schedule.scenario import build_scenario, compare, load_carbon, start_hour
         from wattwise.schedule.traces import read_job_trace
 
         slack_h = parse_slack(slack)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from wattwise.errors import CoverageError, ScheduleError
+from wattwise.errors import ConfigError, CoverageError, ScheduleError
 from wattwise.schedule.cluster import load_cluster, pv_series
 from wattwise.schedule.metrics import Metrics, Pieces, compute_metrics
 from wattwise.schedule.model import Cluster, FloatArray, JobBatch, default_cluster
@@ -23,7 +23,7 @@ from wattwise.schedule.policies import make_policy
 from wattwise.schedule.signals import Signals, build_signals, hourly_means
 from wattwise.schedule.simulator import Progress, oversize, simulate
 from wattwise.schedule.traces import read_job_trace
-from wattwise.units import SECONDS_PER_HOUR, TimeSeries
+from wattwise.units import SECONDS_PER_HOUR, TimeSeries, iso_utc
 
 if TYPE_CHECKING:
     from wattwise.grid.trace import GapFill
@@ -140,6 +140,25 @@ def build_scenario(
     if signals.wrapped:
         said.append("carbon data repeated (--wrap) to cover the jobs' deadlines")
     return Scenario(jobs=jobs, cluster=cl, signals=signals, zone=zone, notes=said)
+
+
+def start_hour(carbon: dict[str, TimeSeries], start_s: float) -> int:
+    """Index of the carbon hour at ``start_s`` (epoch s; the same in every zone), for
+    ``build_scenario(start_h=...)``. Refused when the files start apart, before the
+    data or off a whole hour."""
+    firsts = {ts.start_s for ts in carbon.values()}
+    if len(firsts) > 1:
+        raise ConfigError(
+            "the carbon files start at different times", hint="--start needs them aligned"
+        )
+    first = firsts.pop()
+    offset_h = (start_s - first) / SECONDS_PER_HOUR
+    when = iso_utc(first)
+    if offset_h < 0:
+        raise ConfigError(f"--start is before the carbon data begins ({when})")
+    if abs(offset_h - round(offset_h)) > 1e-9:
+        raise ConfigError("--start must fall on a whole hour of the carbon data")
+    return round(offset_h)
 
 
 def _from_hour(
