@@ -118,3 +118,11 @@ def test_bad_profile_files(tmp_path: Path, body: str, message: str, line: int | 
     with pytest.raises(DataFormatError, match=message) as info:
         load_solar_profile(p, "Berlin")
     assert info.value.line == line
+
+
+def test_a_profile_not_in_utf8_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "pv.csv"
+    p.write_bytes("time,M\xfcnchen\n0,0.5\n300,0.6\n".encode("latin-1"))
+    with pytest.raises(DataFormatError) as info:
+        load_solar_profile(p, "Berlin")
+    assert str(info.value).startswith(str(p)) and "UTF-8" in str(info.value)

@@ -221,6 +221,8 @@ def load_solar_profile(path: str | Path, column: str) -> TimeSeries:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataFormatError(p, "not UTF-8 text", hint="save the profile as UTF-8 CSV") from None
     except OSError as err:
         raise DataFormatError(p, f"cannot read: {err}") from err
     reader = csv.reader(text.splitlines())
