@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -77,12 +76,14 @@ def test_child_killed_by_signal_gives_128_plus_n(wattwise_home: Path) -> None:
 
 def test_sigterm_to_wattwise_is_forwarded_and_the_run_recorded(wattwise_home: Path) -> None:
     proc = subprocess.Popen(
-        [*WATTWISE, "measure", "--json", "--", "sleep", "30"],
+        [*WATTWISE, "measure", "--json", "--", "sh", "-c", "echo started; exec sleep 30"],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "WATTWISE_HOME": str(wattwise_home)},
     )
-    time.sleep(2.0)
+    # Signal once the child runs (wattwise forwards from then on), not after a fixed
+    # sleep: on a loaded machine start-up can take longer than any sleep we pick.
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
     proc.send_signal(signal.SIGTERM)
     stdout, _ = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM

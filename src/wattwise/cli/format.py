@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 
 def energy(j: float | None) -> str:
@@ -50,3 +51,16 @@ def timestamp(epoch_s: float | None, *, short: bool = False) -> str:
 
 def how(estimated: bool) -> str:
     return "estimated" if estimated else "measured"
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], footer: Sequence[str]) -> str:
+    """A plain-text table (no Rich: ``wattwise measure`` prints one at the end of every
+    run and Rich costs it about 80 ms): left-aligned columns two spaces apart, a rule
+    under the header and above ``footer`` (the totals row)."""
+    widths = [max(len(r[i]) for r in (headers, *rows, footer)) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    rule = "  ".join("─" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in rows), rule, line(footer)])

@@ -225,7 +225,6 @@ def resolve_provider(
     (:class:`~wattwise.grid.trace.GapFill`; default none, a gap is an error).
     """
     from wattwise.grid.chain import chain_provider, is_plain_zone
-    from wattwise.grid.trace import load_intensity_filled
 
     if emission not in EMISSIONS:
         raise ConfigError(f"emission must be lca or direct, not {emission!r}")
@@ -254,6 +253,8 @@ def resolve_provider(
         else:
             zone = config.zone
     if carbon_file is not None:
+        from wattwise.grid.trace import load_intensity_filled  # NumPy: only a trace needs it
+
         read = load_intensity_filled(carbon_file, emission=column, fill=fill)
         return TraceProvider(
             trace=read.series,
