@@ -194,19 +194,16 @@ def _open_store() -> Any:
 
 
 def _run_child(cmd: list[str], meter: Any, window: str, store: Any, run_id: int | None) -> int:
-    try:
-        child = subprocess.Popen(cmd)
-    except FileNotFoundError:
-        print(f"wattwise: error: command not found: {cmd[0]}", file=sys.stderr)
-        return 127
-    except PermissionError:
-        print(f"wattwise: error: permission denied: {cmd[0]}", file=sys.stderr)
-        return 126
+    started: list[subprocess.Popen[bytes]] = []
+    pending: list[int] = []
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        # The child decides how to die; we record what it cost either way.
-        if child.returncode is None:
-            child.send_signal(signum)
+        # The child decides how to die; we record what it cost either way. A signal
+        # that comes while it is being started is sent the moment it exists.
+        if not started:
+            pending.append(signum)
+        elif started[0].returncode is None:
+            started[0].send_signal(signum)
 
     def checkpoint() -> None:
         if store is not None:
@@ -215,6 +212,17 @@ def _run_child(cmd: list[str], meter: Any, window: str, store: Any, run_id: int 
 
     previous = {s: signal.signal(s, forward) for s in _FORWARDED}
     try:
+        try:
+            child = subprocess.Popen(cmd)
+        except FileNotFoundError:
+            print(f"wattwise: error: command not found: {cmd[0]}", file=sys.stderr)
+            return 127
+        except PermissionError:
+            print(f"wattwise: error: permission denied: {cmd[0]}", file=sys.stderr)
+            return 126
+        started.append(child)
+        for signum in pending:
+            child.send_signal(signum)
         code = _wait(child, CHECKPOINT_EVERY_S, checkpoint)
     finally:
         for s, handler in previous.items():
