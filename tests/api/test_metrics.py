@@ -157,18 +157,39 @@ def _exported(text: str) -> set[str]:
     return names
 
 
+def _labels_by_name(text: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out.setdefault(s.name, set()).update(s.labels)
+    return out
+
+
 def test_the_grafana_dashboard_reads_only_series_we_export(
-    client: TestClient, store_url: str
+    client: TestClient, store_url: str, telemetry: Telemetry
 ) -> None:
+    telemetry.add("node-a", Device("nvml:gpu-0", "gpu", "nvml", False), 1000.0, 200.0, 200.0)
+    jobs = JobStore(store_url)
+    job_id, (t0, _) = _two_task_job(jobs)
+    jobs.finish_tasks([TaskOutcome(t0, "succeeded", 1000.0, 1010.0, 0, 30.0, 0.25)])
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     assert len(exprs) >= 8
-    exported = _exported(client.get("/metrics").text)
+    text = client.get("/metrics").text
+    exported = _exported(text)
     read = set().union(*(_metric_names(e) for e in exprs))
     assert "wattwise_job_energy_joules_total" in read and "wattwise_node_cpu_watts" in read
     assert read <= exported, f"the dashboard reads series /metrics lacks: {read - exported}"
+    # every label a panel groups by, or names in a legend, is a label of its series
+    labels = _labels_by_name(text)
     for panel in dashboard["panels"]:
         assert panel["datasource"]["type"] == "prometheus" and panel["title"]
+        for target in panel["targets"]:
+            have = set().union(*(labels.get(n, set()) for n in _metric_names(target["expr"])))
+            grouped = re.findall(r"\bby\s*\(([^)]*)\)", target["expr"])
+            used = {g.strip() for group in grouped for g in group.split(",") if g.strip()}
+            used |= set(re.findall(r"\{\{(\w+)\}\}", target.get("legendFormat", "")))
+            assert used <= have, f"{panel['title']}: {used - have} not labels of its series"
 
 
 def test_the_promql_name_reader() -> None:
