@@ -170,7 +170,7 @@ def test_the_grafana_dashboard_reads_only_series_we_export(
 ) -> None:
     telemetry.add("node-a", Device("nvml:gpu-0", "gpu", "nvml", False), 1000.0, 200.0, 200.0)
     jobs = JobStore(store_url)
-    job_id, (t0, _) = _two_task_job(jobs)
+    _, (t0, _) = _two_task_job(jobs)
     jobs.finish_tasks([TaskOutcome(t0, "succeeded", 1000.0, 1010.0, 0, 30.0, 0.25)])
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
