@@ -150,7 +150,7 @@ def test_config_providers_build_the_chain_live_live_trace_static(
     monkeypatch.delenv("WATTWISE_WATTTIME_PASSWORD", raising=False)
     (wattwise_home / "config.toml").write_text(
         'zone = "US-CAL-CISO"\n'
-        f'providers = ["electricitymaps", "watttime:CAISO_NORTH", "trace:{TRACE}", "static"]\n',
+        f'providers = ["electricitymaps", "watttime", "trace:{TRACE}", "static"]\n',
         encoding="utf-8",
     )
     chain = resolve_provider()
@@ -172,6 +172,7 @@ def test_config_providers_build_the_chain_live_live_trace_static(
     # A zone given on the command line goes to the same chain ...
     other = resolve_provider(zone="DE")
     assert isinstance(other, ProviderChain) and other.links[0].spec == "electricitymaps:DE"
+    assert other.links[1].spec == "watttime:DE"  # no WattTime area known: asked as it is
     # ... but a zone naming one live provider, a file or a fixed value is taken as given.
     assert isinstance(resolve_provider(zone="electricitymaps:DE"), LiveProvider)
     assert isinstance(resolve_provider(carbon_file=TRACE), TraceProvider)

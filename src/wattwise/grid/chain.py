@@ -6,7 +6,8 @@ in ``config.toml`` (or ``resolve_provider(providers=[...])``) builds a
 
 * a live provider, ``NAME`` or ``NAME:ZONE`` (``electricitymaps``, ``watttime``,
   ``ukci``; see :mod:`wattwise.grid.live`): without a zone it takes the zone asked for
-  (``--zone``, else the config's ``zone``). A live link answers with live data or its
+  (``--zone``, else the config's ``zone``; WattTime its balancing area where known,
+  ``US-CAL-CISO`` -> ``CAISO_NORTH``). A live link answers with live data or its
   own cache; where it would fall back to the static average it fails instead, so the
   next link answers;
 * ``trace:FILE``: a carbon trace, replayed by time of year outside its span. A trace
@@ -152,7 +153,7 @@ class ProviderChain:
 
 
 def _link(entry: str, zone: str | None, emission: str) -> Link:
-    from wattwise.grid.live import LiveProvider, live_prefixes
+    from wattwise.grid.live import LiveProvider, live_prefixes, live_zone
     from wattwise.grid.provider import (
         FixedProvider,
         StaticProvider,
@@ -170,7 +171,7 @@ def _link(entry: str, zone: str | None, emission: str) -> Link:
                 f"providers entry {text!r} needs a zone",
                 hint=f"write {name}:ZONE, or set zone in config.toml (or pass --zone)",
             )
-        spec = text if rest else f"{name}:{zone or ''}"
+        spec = text if rest else f"{name}:{_zone_for(name, zone or '', live_zone)}"
         provider = zone_provider(spec)
         if isinstance(provider, LiveProvider):
             provider = provider.without_static()
@@ -199,6 +200,11 @@ def _link(entry: str, zone: str | None, emission: str) -> Link:
             raise ConfigError(f"providers entry {text!r}: fixed needs a value >= 0 gCO2e/kWh")
         return Link(text, FixedProvider(value))
     raise ConfigError(f"unknown providers entry {text!r}", hint=f"use {_FORMS}")
+
+
+def _zone_for(name: str, zone: str, live_zone: Callable[[str, str], str]) -> str:
+    """The zone a zone-less live entry asks for (a cloud region stays a region)."""
+    return zone if _is_cloud(zone) else live_zone(name, zone)
 
 
 def _is_cloud(spec: str) -> bool:

@@ -32,6 +32,16 @@ _CLIENTS: dict[str, Callable[[str, HttpSettings], LiveClient]] = {
 }
 
 
+def live_zone(prefix: str, zone: str) -> str:
+    """The zone to ask ``prefix``'s provider for a grid zone: WattTime names balancing
+    areas (``US-CAL-CISO`` -> ``CAISO_NORTH``); the others take the zone as it is."""
+    if prefix.strip().lower() in ("watttime", "wt"):
+        for region, grid in _WATTTIME_STATIC.items():
+            if grid == zone.strip().upper():
+                return region
+    return zone
+
+
 def live_prefixes() -> tuple[str, ...]:
     """The provider names a live spec may start with (``electricitymaps``, ``wt``, ...)."""
     return tuple(sorted(_CLIENTS))
@@ -67,4 +77,5 @@ __all__ = [
     "WattTime",
     "live_prefixes",
     "live_provider",
+    "live_zone",
 ]
