@@ -141,6 +141,23 @@ def test_batch_forecasts_are_the_walk_forward_forecast_windowed(client: TestClie
     assert second["windowSize"] == 60 and len(second["forecastData"]) == 24
 
 
+def test_a_start_of_now_begins_at_the_forecasts_first_hour(client: TestClient) -> None:
+    """Clients ask dataStartAt=now; the forecaster's first point is the next whole hour."""
+    item = {
+        "location": "westus",
+        "requestedAt": "2022-06-21T10:05:00Z",
+        "dataStartAt": "2022-06-21T10:04:59Z",
+        "dataEndAt": "2022-06-21T14:00:00Z",
+        "windowSize": 60,
+    }
+    (f,) = client.post("/emissions/forecasts/batch", json=[item]).json()
+    assert f["dataStartAt"] == "2022-06-21T11:00:00+00:00"
+    assert [p["timestamp"][11:16] for p in f["forecastData"]] == ["11:00", "12:00", "13:00"]
+    item["dataStartAt"] = "2022-06-21T09:00:00Z"  # more than a step before: refused
+    r = client.post("/emissions/forecasts/batch", json=[item])
+    assert r.status_code == 400 and "outside the forecast" in r.json()["detail"]
+
+
 def test_window_longer_than_the_scope_gives_no_points(client: TestClient) -> None:
     item = {
         "location": "westus",

@@ -224,8 +224,10 @@ def forecast(
 
     The horizon is a day, or up to two weeks when ``data_end_s`` asks for more.
     ``data_start_s`` / ``data_end_s`` default to the forecast's span and must lie in
-    it (ConfigError otherwise, naming the span); ``window_s`` defaults to one data
-    step. A window longer than the scope gives no points.
+    it (ConfigError otherwise, naming the span), but a start less than one step before
+    the forecast's first point (a client's "now" when the forecaster starts at the next
+    whole hour) is moved to that point; ``window_s`` defaults to one data step. A
+    window longer than the scope gives no points.
     """
     from wattwise.grid.provider import forecast_series
 
@@ -250,6 +252,10 @@ def forecast(
         raise CoverageError(f"no forecast for {location.name} issued {_when(requested_s)}")
     lo, hi = series.start_s, series.end_s
     start = lo if data_start_s is None else data_start_s
+    if lo - series.step_s <= start < lo:
+        # "From now": the forecast's first step begins at most one step later (the
+        # forecaster's next whole hour); the scope starts there, and says so.
+        start = lo
     end = hi if data_end_s is None else data_end_s
     for label, t in (("dataStartAt", start), ("dataEndAt", end)):
         if not lo <= t <= hi:
