@@ -204,6 +204,12 @@ def test_unknown_location_lists_close_matches(client: TestClient) -> None:
             ["before toTime"],
         ),
         ("/emissions/bylocations", {"location": "DE", "duration": "-4"}, "duration", ["minutes"]),
+        (
+            "/emissions/bylocations",
+            {"location": "DE", "time": "1990-01-01", "toTime": "2090-01-01"},
+            "location",
+            ["longer than 366 days"],
+        ),
         ("/emissions/forecasts/current", {"location": "DE", "windowSize": "0"}, "windowSize", []),
         ("/emissions/forecasts/current", {"location": "DE", "windowSize": "-30"}, "windowSize", []),
         ("/emissions/forecasts/current", {"location": "DE", "windowSize": "ten"}, "windowSize", []),

@@ -37,6 +37,8 @@ HOUR_S = 3600.0
 #: The longest forecast asked for: two weeks, as ``wattwise grid forecast``.
 MAX_HORIZON_H = 24 * 14
 DEFAULT_HORIZON_H = 24
+#: The longest period ``observed`` answers: a year of hourly points. Units: s.
+MAX_PERIOD_S = 366 * 86400.0
 _REGION_PREFERENCE = ("azure", "aws", "gcp")  # the SDK's own default is Azure names
 
 
@@ -157,6 +159,11 @@ def observed(location: Location, start_s: float, end_s: float) -> list[Emissions
     """The points overlapping ``[start_s, end_s]`` (an instant: the point covering it)."""
     if not (math.isfinite(start_s) and math.isfinite(end_s)) or end_s < start_s:
         raise ConfigError(f"bad period {_when(start_s)} to {_when(end_s)}: end before start")
+    if end_s - start_s > MAX_PERIOD_S:
+        raise ConfigError(
+            f"the period {_when(start_s)} to {_when(end_s)} is longer than "
+            f"{MAX_PERIOD_S / 86400:.0f} days; ask for it a year at a time"
+        )
     series = location.provider.series(start_s, max(end_s, start_s + 1.0))
     return [
         p
