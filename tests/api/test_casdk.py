@@ -158,6 +158,14 @@ def test_a_start_of_now_begins_at_the_forecasts_first_hour(client: TestClient) -
     assert r.status_code == 400 and "outside the forecast" in r.json()["detail"]
 
 
+def test_a_batch_issued_in_the_traces_last_hour_is_answered(client: TestClient) -> None:
+    """Regression: requestedAt in the trace's last hour was a 500."""
+    item = {"location": "westus", "requestedAt": "2022-06-30T23:30:00Z"}
+    r = client.post("/emissions/forecasts/batch", json=[item])
+    assert r.status_code == 200, r.text
+    assert r.json()[0]["forecastData"][0]["timestamp"] == "2022-07-01T00:00:00+00:00"
+
+
 def test_window_longer_than_the_scope_gives_no_points(client: TestClient) -> None:
     item = {
         "location": "westus",

@@ -275,3 +275,13 @@ def test_the_dashboards_grid_names_the_serving_link(wattwise_home: Path, tmp_pat
         grid = client.get("/api/v1/grid").json()
     assert grid["available"] is True
     assert "[served by static:DE, chain electricitymaps:DE > static:DE]" in grid["source"]
+
+
+def test_a_forecast_issued_in_the_traces_last_hour(wattwise_home: Path) -> None:
+    """Regression: an issue time in the last hour of a trace raised IndexError."""
+    from wattwise.grid import load_intensity
+
+    trace = TraceProvider(load_intensity(TRACE), str(TRACE))
+    forecast, method = forecast_series(trace, trace.trace.end_s - 1800.0, 6)
+    assert len(forecast) == 6 and forecast.start_s == trace.trace.end_s
+    assert np.all(np.isfinite(forecast.values)) and "walk-forward" in method

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from wattwise.errors import ConfigError, CoverageError
 
 if TYPE_CHECKING:
@@ -183,8 +185,6 @@ def optimal(points: list[EmissionsPoint]) -> list[EmissionsPoint]:
 def _at_most_hourly(series: TimeSeries) -> TimeSeries:
     """The same step function on hourly steps where its own are longer (a constant
     provider answers one step for the whole horizon), so windows slide by the hour."""
-    import numpy as np
-
     from wattwise.units import TimeSeries
 
     if series.step_s <= HOUR_S or len(series) == 0:
@@ -255,8 +255,11 @@ def forecast(
         )
     series, method = forecast_series(location.provider, requested_s, horizon_h)
     series = _at_most_hourly(series)
-    if len(series) == 0:
-        raise CoverageError(f"no forecast for {location.name} issued {_when(requested_s)}")
+    if len(series) == 0 or not np.all(np.isfinite(series.values)):
+        raise CoverageError(
+            f"no forecast for {location.name} issued {_when(requested_s)}",
+            hint="the forecaster needs more history before that time",
+        )
     lo, hi = series.start_s, series.end_s
     start = lo if data_start_s is None else data_start_s
     if lo - series.step_s <= start < lo:

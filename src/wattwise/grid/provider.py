@@ -305,7 +305,10 @@ def forecast_series(
             f"a forecast issued {_fmt_time(issue_s)} needs the trace's past",
             hint="issue it inside the trace, or pass replay=True (--replay)",
         )
-    row = walk_forward_forecasts(trace.values[: i + 1], horizon_h)[i]
+    past = trace.values[: i + 1]
+    if i == len(trace):  # issued in the trace's last hour: row i exists once a value
+        past = np.append(past, past[-1])  # stands at i (row i reads only values[:i])
+    row = walk_forward_forecasts(past, horizon_h)[i]
     first = trace.start_s + 3600.0 * i + (issue_s - mapped)
     times = first + 3600.0 * np.arange(horizon_h, dtype=np.float64)
     series = TimeSeries(times_s=times, values=row.copy(), unit=trace.unit, step_s=3600.0)
