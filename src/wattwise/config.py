@@ -13,6 +13,16 @@
     api_require_token_for_reads = false   # API: the token on every read, loopback too
     api_trusted_proxies = ["127.0.0.1"]   # API: proxies whose X-Forwarded-For is believed
     api_allowed_hosts = ["wattwise.lan"]  # API: Host names answered beyond loopback/IPs
+    pue = 1.2                # report: power usage effectiveness (>= 1; default 1.0)
+    market_factor_g_per_kwh = 50  # report: contract (market-based) factor, gCO2e/kWh
+
+The PUE may instead be a table, per grid zone and per cluster node group (a node's
+``node_type`` label); the most specific one that matches a run wins::
+
+    [pue]
+    default = 1.2
+    zones = { DE = 1.3, "US-CAL-CISO" = 1.15 }
+    node_groups = { gpu-a100 = 1.1 }
 
 A malformed file is rejected with its path and line; unknown keys, wrong types and
 values out of range too. The numeric limits (:data:`LIMITS`) are the same ones the
@@ -29,7 +39,7 @@ import contextlib
 import math
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +110,17 @@ class Config:
     api_require_token_for_reads: bool | None = None
     api_trusted_proxies: tuple[str, ...] | None = None
     api_allowed_hosts: tuple[str, ...] | None = None
+    pue: PueSettings | None = None
+    market_factor_g_per_kwh: float | None = None
+
+
+@dataclass(frozen=True)
+class PueSettings:
+    """Power usage effectiveness from config: a default, per zone, per node group (ratios >= 1)."""
+
+    default: float | None = None
+    zones: dict[str, float] = field(default_factory=dict)
+    node_groups: dict[str, float] = field(default_factory=dict)
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -114,6 +135,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "api_require_token_for_reads": (bool,),
     "api_trusted_proxies": (list,),
     "api_allowed_hosts": (list,),
+    "pue": (int, float, dict),
+    "market_factor_g_per_kwh": (int, float),
 }
 _STRING_LISTS = {"api_trusted_proxies", "api_allowed_hosts", "providers"}
 
@@ -145,6 +168,9 @@ LIMITS: dict[str, Limit] = {
     "cpu_tdp_w": Limit(0.0, 10_000.0, "W", above=True),
     "cpu_threads": Limit(1, 1_000_000, "threads"),
     "dram_w_per_gib": Limit(0.0, 100.0, "W/GiB", above=True),
+    # Facility energy / IT energy: 1 is a perfect data centre; below 1 is impossible.
+    "pue": Limit(1.0, 10.0, "(facility/IT energy)"),
+    "market_factor_g_per_kwh": Limit(0.0, 5000.0, "gCO2e/kWh"),
 }
 
 
@@ -174,9 +200,39 @@ def parse_networks(values: Any, where: str = "api_trusted_proxies") -> tuple[Any
 
 def _line_of(text: str, key: str) -> int | None:
     for number, line in enumerate(text.splitlines(), start=1):
-        if re.match(rf"\s*{re.escape(key)}\s*=", line):
+        if re.match(rf"\s*({re.escape(key)}\s*=|\[\s*{re.escape(key)}\s*\])", line):
             return number
     return None
+
+
+def _pue_settings(value: Any, where: str) -> PueSettings:
+    """``pue = 1.2`` or a ``[pue]`` table of ``default``, ``zones``, ``node_groups``."""
+    if not isinstance(value, dict):
+        return PueSettings(default=check_number("pue", value, f"{where}: pue"))
+    unknown = set(value) - {"default", "zones", "node_groups"}
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown pue setting {sorted(unknown)[0]!r}",
+            hint="known: default, zones, node_groups",
+        )
+
+    def number(raw: Any, name: str) -> float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise ConfigError(f"{where}: {name} must be a number, not {raw!r}")
+        return check_number("pue", raw, f"{where}: {name}")
+
+    def table(name: str) -> dict[str, float]:
+        raw = value.get(name, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: pue.{name} must be a table like {{ DE = 1.3 }}")
+        return {str(k): number(v, f"pue.{name}.{k}") for k, v in raw.items()}
+
+    default = value.get("default")
+    return PueSettings(
+        default=None if default is None else number(default, "pue.default"),
+        zones=table("zones"),
+        node_groups=table("node_groups"),
+    )
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -219,6 +275,9 @@ def load_config(path: Path | None = None) -> Config:
             expected = " or ".join(t.__name__ for t in _TYPES[key])
             raise ConfigError(f"{where}: {key} must be {expected}, not {value!r}")
         checked: Any = value  # its type is checked just above
+        if key == "pue":
+            data[key] = _pue_settings(checked, where)
+            continue
         if key in LIMITS:
             check_number(key, checked, f"{where}: {key}")
         if key in _STRING_LISTS:

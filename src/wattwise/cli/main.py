@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "wattwise.cli.measure",
     "wattwise.cli.demo",
     "wattwise.cli.runs",
+    "wattwise.cli.report",
     "wattwise.cli.devices",
     "wattwise.cli.grid",
     "wattwise.cli.simulate",
