@@ -89,6 +89,24 @@ def dedupe(callbacks: list[Any], me: object, cls: type) -> bool:
     return bool(extra)
 
 
+def calling_container(cls: type, depth: int = 2) -> Any:
+    """The ``cls`` instance (a framework's callback list) whose method called our hook.
+
+    ``depth`` 2 is the hook's caller; a few frames further are looked at too.
+    """
+    import sys
+
+    frame: Any = sys._getframe(depth)
+    for _ in range(4):
+        if frame is None:
+            return None
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, cls):
+            return candidate
+        frame = frame.f_back
+    return None
+
+
 def move_first(callbacks: list[Any], me: object, index: int = 0) -> None:
     """Move ``me`` to ``index`` (earlier) while the framework iterates: nobody is skipped."""
     here = next((i for i, cb in enumerate(callbacks) if cb is me), None)
