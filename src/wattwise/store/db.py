@@ -10,6 +10,8 @@ A SQLite file wattwise creates is private (0600, its new folders 0700, through
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from wattwise.config import private_dir, private_file
+from wattwise.config import FILE_MODE, private_dir
 from wattwise.errors import StoreError
 from wattwise.store.errors import classify, lock_timeout_s
 from wattwise.store.tables import Base, add_missing_columns
@@ -55,6 +57,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 if it does not exist; never open an existing one.
+
+    Opening and closing a database file outside SQLite drops every POSIX lock this
+    process holds on it (``fcntl`` locks belong to the process, not the descriptor),
+    under connections already open: this process then read an old snapshot while other
+    processes' writes went on (a restarted ``serve`` seemed to run nothing).
+    """
+    if path.exists():
+        return
+    with contextlib.suppress(FileExistsError):  # another process created it meanwhile
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine, the tables, and (for SQLite) the folder and WAL mode."""
     path = sqlite_path(url)
@@ -67,7 +83,7 @@ def make_engine(url: str) -> Engine:
                 hint="set WATTWISE_HOME to a writable folder",
             ) from None
         try:
-            private_file(path)
+            _create_private(path)
         except OSError as err:
             raise StoreError(
                 f"cannot create the store {path}: {err.strerror}",
