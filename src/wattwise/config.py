@@ -237,8 +237,6 @@ def _pue_settings(value: Any, where: str) -> PueSettings:
 
 def load_config(path: Path | None = None) -> Config:
     """Read ``config.toml`` from ``WATTWISE_HOME``; missing file = all defaults."""
-    import tomllib
-
     path = path or home() / "config.toml"
     try:
         raw = path.read_bytes()
@@ -246,6 +244,8 @@ def load_config(path: Path | None = None) -> Config:
         return Config()
     except OSError as err:
         raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+    import tomllib  # only when there is a file: `wattwise measure` starts faster without
+
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.meter.fakes import FakeGpu, FakeNvmlState, fake_pynvml
 from wattwise.errors import DeviceError, DevicePermissionError, HardwareUnavailableError
 from wattwise.meter import Meter
-from wattwise.meter.sources.nvml import NvmlSource, visible_gpu_selectors
+from wattwise.meter.sources import nvml
+from wattwise.meter.sources.nvml import NvmlSource, nvidia_driver_present, visible_gpu_selectors
 
 
 def _state() -> FakeNvmlState:
@@ -62,3 +65,24 @@ def test_nvml_errors_map_to_wattwise_errors() -> None:
         source.read_j()
     source.close()
     assert state.shutdowns >= 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the check is Linux-only")
+@pytest.mark.parametrize("node", ["dev/nvidiactl", "proc/driver/nvidia", "dev/dxg"])
+def test_driver_check_finds_each_way_nvml_reaches_the_driver(tmp_path: Path, node: str) -> None:
+    assert not nvidia_driver_present(tmp_path)
+    (tmp_path / node).parent.mkdir(parents=True)
+    (tmp_path / node).touch()
+    assert nvidia_driver_present(tmp_path)
+
+
+def test_no_driver_says_so_without_importing_pynvml(monkeypatch: pytest.MonkeyPatch) -> None:
+    def must_not_import() -> None:
+        raise AssertionError("pynvml imported although no driver is present")
+
+    monkeypatch.setattr(nvml, "nvidia_driver_present", lambda: False)
+    monkeypatch.setattr(nvml, "_import_pynvml", must_not_import)
+    with pytest.raises(HardwareUnavailableError, match="no NVIDIA driver"):
+        NvmlSource(env={})
+    # A module handed in (tests, a caller's own bindings) is used as before.
+    assert NvmlSource(fake_pynvml(_state()), env={}).devices()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import statistics
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -61,6 +60,8 @@ def lookup_cpu_power(model: str) -> CpuPower:
     for pattern, tdp_w, threads, source in _table():
         if pattern.search(model):
             return CpuPower(model, tdp_w, threads, source)
+    import statistics  # only for a model the table lacks
+
     per_thread = statistics.median(tdp / threads for _, tdp, threads, _ in _table())
     return CpuPower(
         model,
