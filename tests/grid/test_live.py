@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -254,6 +255,19 @@ def test_cache_keeps_the_newest_points(fake: FakeAPIs, monkeypatch: pytest.Monke
     assert cached is not None
     assert cached.times_s.tolist() == [2.0, 3.0, 4.0]
     assert cached.values.tolist() == [20.0, 31.0, 40.0]  # newer values win
+
+
+def test_cache_lives_in_the_private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wattwise.grid.live import http
+
+    home = tmp_path / "fresh-home"
+    monkeypatch.setenv("WATTWISE_HOME", str(home))
+    http.save_points("test", "Z", np.array([1.0]), np.array([10.0]))
+    (path,) = (home / "cache" / "grid").glob("test-Z.json")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for folder in (home, home / "cache", home / "cache" / "grid"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert not list(path.parent.glob("*.tmp"))
 
 
 def test_unreadable_cache_is_ignored(fake: FakeAPIs) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,11 @@ def test_report_written_to_home_and_user_dir(
     )  # fmt: skip
     paths = write_report(r, tmp_path / "out")
     assert paths.json == tmp_path / "home" / "optimize" / paths.report_id / "report.json"
+    # Under the home, like everything wattwise writes there: folders 0700, files 0600.
+    for f in (paths.json, paths.html, *paths.plots):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    for folder in (paths.home_dir, paths.home_dir.parent, tmp_path / "home"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     doc = json.loads(paths.json.read_text())
     for key in ("id", "schema", "workload", "budget", "baseline", "chosen", "candidates",
                 "skipped", "measurement", "energy_ratio", "budget_met", "message"):  # fmt: skip

@@ -62,7 +62,7 @@ def optimize_command(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
 ) -> None:
     from wattwise.optimize.budget import QualityBudget
-    from wattwise.optimize.report import wattwise_home, write_report
+    from wattwise.optimize.report import report_dir, write_report
     from wattwise.optimize.workload import InferenceWorkload, load_workload
 
     qb = QualityBudget.parse(budget) if budget is not None else None
@@ -90,7 +90,7 @@ def optimize_command(
         from wattwise.optimize.report import new_report_id
 
         rid = new_report_id(workload.name)
-        save_dir = out if out is not None else wattwise_home() / "optimize" / rid
+        save_dir = out if out is not None else report_dir(rid)
         result = optimize_inference(workload, qb, settings=settings, save_to=save_dir)
     else:
         from wattwise.optimize.training import TrainingSettings, optimize_training

@@ -36,9 +36,19 @@ class ReportPaths:
     user_dir: Path | None = None
 
 
-def wattwise_home() -> Path:
-    """``$WATTWISE_HOME``, default ``~/.wattwise``."""
-    return Path(os.environ.get("WATTWISE_HOME") or Path.home() / ".wattwise")
+def report_dir(report_id: str) -> Path:
+    """``$WATTWISE_HOME/optimize/<report_id>`` (:func:`wattwise.config.home`)."""
+    from wattwise.config import home
+
+    return home() / "optimize" / report_id
+
+
+def _write_private(path: Path, text: str) -> Path:
+    from wattwise.config import open_private
+
+    with os.fdopen(open_private(path), "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
 
 
 def new_report_id(workload: str, now: datetime | None = None) -> str:
@@ -256,21 +266,23 @@ def write_report(
 ) -> ReportPaths:
     """Write JSON, HTML and PNGs to ``$WATTWISE_HOME/optimize/<id>/`` and ``out_dir``."""
     rid = report_id or new_report_id(result.workload)
-    home = wattwise_home() / "optimize" / rid
+    from wattwise.config import private_dir, private_file
+
+    home = report_dir(rid)
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        # Folders 0700 and files 0600, like everything else under the home; the plots
+        # are created empty and private first (savefig keeps the mode it finds).
+        private_dir(home)
+        pngs = [private_file(home / "energy_quality.png"), private_file(home / "energy_bars.png")]
     except OSError as err:
         raise StoreError(f"cannot write reports under {home}: {err}") from err
-    plots = [
-        plot_energy_quality(result, home / "energy_quality.png"),
-        plot_energy_bars(result, home / "energy_bars.png"),
-    ]
+    plots = [plot_energy_quality(result, pngs[0]), plot_energy_bars(result, pngs[1])]
     doc = report_dict(result, rid)
     doc["plots"] = [p.name for p in plots]
-    json_path = home / "report.json"
-    json_path.write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
-    html_path = home / "report.html"
-    html_path.write_text(render_html(doc, plots))
+    json_path = _write_private(
+        home / "report.json", json.dumps(doc, indent=2, default=_json_default) + "\n"
+    )
+    html_path = _write_private(home / "report.html", render_html(doc, plots))
     user_dir = None
     if out_dir is not None:
         user_dir = Path(out_dir)

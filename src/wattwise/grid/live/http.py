@@ -105,9 +105,10 @@ def get_json(
 
 
 def cache_dir() -> Path:
-    """``$WATTWISE_HOME/cache/grid`` (default ``~/.wattwise``)."""
-    home = Path(os.environ.get("WATTWISE_HOME") or Path.home() / ".wattwise")
-    return home / "cache" / "grid"
+    """``$WATTWISE_HOME/cache/grid`` (:func:`wattwise.config.home`)."""
+    from wattwise.config import home
+
+    return home() / "cache" / "grid"
 
 
 def _cache_path(provider: str, zone: str) -> Path:
@@ -135,10 +136,13 @@ def save_points(provider: str, zone: str, times_s: np.ndarray, values: np.ndarra
     merged.update(zip(np.asarray(times_s).tolist(), np.asarray(values).tolist(), strict=True))
     keys = sorted(merged)[-MAX_CACHED_POINTS:]
     payload = {"fetched_at_s": time.time(), "times_s": keys, "values": [merged[k] for k in keys]}
+    from wattwise.config import open_private
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")  # one writer per temp file
-        tmp.write_text(json.dumps(payload), encoding="utf-8")
+        # Folders 0700, file 0600, like everything else under the home.
+        with os.fdopen(open_private(tmp), "w", encoding="utf-8") as f:
+            f.write(json.dumps(payload))
         tmp.replace(path)
     except OSError:
         return
