@@ -73,6 +73,13 @@ def test_serve_with_a_missing_ray_address_fails_fast(
     assert "--policy must be one of carbon, asap, " in _fails(["serve", "--policy", "x"], capsys)
 
 
+def test_serve_ray_host_is_checked(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _fails(["serve", "--ray-host", "my laptop", "--no-api"], capsys)
+    assert "--ray-host must be an IP address of this machine, got 'my laptop'" in err
+    err = _fails(["serve", "--address", "10.0.0.5:6379", "--ray-host", "0.0.0.0"], capsys)
+    assert "--ray-host sets where the embedded Ray listens" in err
+
+
 def _cli(home: Path, *args: str) -> str:
     env = {**os.environ, "WATTWISE_HOME": str(home)}
     out = subprocess.run(

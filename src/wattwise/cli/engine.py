@@ -68,12 +68,20 @@ def serve_command(
         bool,
         typer.Option("--require-token-for-reads", help="API: the token for every read, too"),
     ] = False,
+    ray_host: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-host",
+            help="address the embedded Ray listens on (default 127.0.0.1: this machine "
+            "only; this machine's IP so other nodes can join; 0.0.0.0: all interfaces)",
+        ),
+    ] = None,
 ) -> None:
     import threading
 
     from wattwise.engine.head import Engine, EngineConfig
     from wattwise.engine.policy import AsapPolicy, CarbonAwarePolicy, PlacementPolicy
-    from wattwise.engine.ray_backend import LABEL_TYPE, LABEL_ZONE
+    from wattwise.engine.ray_backend import LABEL_TYPE, LABEL_ZONE, LOOPBACK
     from wattwise.schedule.policies import POLICIES
 
     if policy not in ("carbon", "asap", *POLICIES):
@@ -81,6 +89,12 @@ def serve_command(
         raise ConfigError(f"--policy must be one of {names}; got {policy!r}")
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be 1-65535, got {port}")
+    if address is not None and ray_host is not None:
+        raise ConfigError(
+            "--ray-host sets where the embedded Ray listens; with --address, Ray runs "
+            "elsewhere (set its address with `ray start --node-ip-address`)"
+        )
+    _check_ray_host(ray_host)
     labels = {k: v for k, v in ((LABEL_ZONE, zone), (LABEL_TYPE, node_type)) if v}
     if address is not None and labels:
         raise ConfigError(
@@ -102,6 +116,7 @@ def serve_command(
             labels=labels or None,
             policy=chosen,
             meter=not no_meter,
+            ray_host=ray_host or LOOPBACK,
         )
     )
     engine.start()
@@ -159,6 +174,21 @@ def _forecaster(carbon: Path | None) -> Any:
         return resolve_provider(zone).series(start_s, end_s)
 
     return from_zone
+
+
+def _check_ray_host(host: str | None) -> None:
+    """``--ray-host`` must be an IP address (Ray takes it as the node's address)."""
+    import ipaddress
+
+    if host is None or host in ("*", "localhost"):
+        return
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            f"--ray-host must be an IP address of this machine, got {host!r}",
+            hint="127.0.0.1: this machine only; 0.0.0.0: all interfaces",
+        ) from None
 
 
 def _bind_api(host: str, port: int) -> Any:

@@ -57,6 +57,8 @@ class EngineConfig:
     store_url: str | None = None
     #: Ray address to join; ``None`` starts an embedded local Ray instance.
     address: str | None = None
+    #: Where the embedded instance listens (default loopback; ``0.0.0.0``: everywhere).
+    ray_host: str = rb.LOOPBACK
     #: CPUs of the embedded instance (``None``: Ray counts them).
     num_cpus: int | None = None
     #: Labels of the embedded node (``wattwise.io/zone`` etc.).
@@ -158,7 +160,9 @@ class Engine:
 
     def start(self) -> None:
         """Connect to Ray, requeue what a previous head left running, read the nodes."""
-        rb.connect(self.config.address, self.config.num_cpus, self.config.labels)
+        rb.connect(
+            self.config.address, self.config.num_cpus, self.config.labels, self.config.ray_host
+        )
         self.recovered = self.store.recover(self.head_id)
         self._sync_nodes(force=True)
         self.wait_for_meters()

@@ -1,4 +1,4 @@
-"""Every process of one job task, found by a token in its environment.
+"""Processes found by a token in their environment: a job task's, the embedded Ray's.
 
 A task runs in its own process group, but a descendant that calls ``setsid()`` (a
 daemon, ``setsid cmd &``) leaves the group, and ``killpg`` no longer reaches it. Each
@@ -7,6 +7,15 @@ descendants inherit it wherever they go, and a sweep of ``/proc/<pid>/environ`` 
 them. Only processes of this user are readable there, which are the only ones it may
 signal anyway. A process that empties its own environment before ``exec`` escapes
 the sweep; Linux only (elsewhere the process group is all there is).
+
+The embedded Ray instance of ``wattwise serve`` is tagged the same way
+(``WATTWISE_RAY_TOKEN``): :func:`spawn_watchdog` starts a small process that, once the
+head's pid is gone (``kill -9`` included), kills every process carrying the token. Ray
+kills its GCS and raylet with their parent itself, but the agents the raylet starts
+lived on for minutes.
+
+This module imports the standard library only: the watchdog runs it from its file,
+without loading the rest of wattwise.
 """
 
 from __future__ import annotations
@@ -14,11 +23,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
 #: The environment variable that tags a task's processes.
 TOKEN_VAR = "WATTWISE_JOB_TOKEN"
+#: The one that tags the processes of the embedded Ray instance (and what runs in it).
+RAY_TOKEN_VAR = "WATTWISE_RAY_TOKEN"
 
 _PROC = Path("/proc")
 
@@ -28,9 +42,9 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-def find(token: str) -> list[int]:
-    """Pids of live processes whose environment carries ``token`` (zombies have none)."""
-    needle = f"{TOKEN_VAR}={token}".encode()
+def find(token: str, var: str = TOKEN_VAR) -> list[int]:
+    """Pids of live processes whose environment has ``var=token`` (zombies have none)."""
+    needle = f"{var}={token}".encode()
     me = os.getpid()
     found: list[int] = []
     try:
@@ -49,10 +63,61 @@ def find(token: str) -> list[int]:
     return found
 
 
-def signal_all(token: str, sig: signal.Signals) -> list[int]:
+def signal_all(token: str, sig: signal.Signals, var: str = TOKEN_VAR) -> list[int]:
     """Send ``sig`` to every live process carrying ``token``; returns the pids signalled."""
-    pids = find(token)
+    pids = find(token, var)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
     return pids
+
+
+def start_ticks(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot); None once it is gone or a zombie."""
+    try:
+        raw = (_PROC / str(pid) / "stat").read_bytes()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    if len(fields) < 20 or fields[0] == b"Z":
+        return None
+    return int(fields[19])
+
+
+def kill_when_gone(pid: int, token: str, var: str, poll_s: float = 0.5) -> int:
+    """Wait until process ``pid`` has exited, then SIGKILL every process carrying
+    ``var=token`` until none is left. Returns how many were killed. Units: s."""
+    started = start_ticks(pid)
+    while started is not None and start_ticks(pid) == started:
+        time.sleep(poll_s)
+    killed: set[int] = set()
+    for _ in range(50):  # a dying process may still fork: sweep until a sweep finds none
+        pids = signal_all(token, signal.SIGKILL, var)
+        if not pids:
+            break
+        killed.update(pids)
+        time.sleep(0.1)
+    return len(killed)
+
+
+def spawn_watchdog(pid: int, token: str, var: str = RAY_TOKEN_VAR) -> subprocess.Popen[bytes]:
+    """Start the process that kills everything carrying ``var=token`` once ``pid`` exits.
+
+    It runs in its own session, so what stops the head (a terminal's Ctrl-C, ``kill
+    -9``) leaves it to clean up; it does not carry the token itself.
+    """
+    env = {k: v for k, v in os.environ.items() if k != var}
+    code = (
+        "import importlib.util as u, sys; "
+        "s = u.spec_from_file_location('wattwise_job_procs', sys.argv[1]); "
+        "m = u.module_from_spec(s); s.loader.exec_module(m); "
+        "m.kill_when_gone(int(sys.argv[2]), sys.argv[3], sys.argv[4])"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, __file__, str(pid), token, var],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )

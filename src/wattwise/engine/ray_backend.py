@@ -8,13 +8,16 @@ Node labels (``ray start --labels``, ``ray.init(labels=...)``): ``wattwise.io/zo
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wattwise.engine import job_procs
 from wattwise.engine.node_meter import JobEnergy, NodeMeter, NodeTotals
 from wattwise.engine.worker import TaskItem, TaskResult, run_items
 from wattwise.errors import EngineError, HardwareUnavailableError
@@ -37,10 +40,25 @@ def import_ray() -> Any:
     return ray
 
 
+#: Where the embedded Ray instance listens unless told otherwise: this machine only.
+LOOPBACK = "127.0.0.1"
+#: ``host`` values meaning: every interface (Ray picks the address other nodes use).
+ALL_INTERFACES = ("0.0.0.0", "::", "*")
+
+
 def connect(
-    address: str | None, num_cpus: int | None = None, labels: dict[str, str] | None = None
+    address: str | None,
+    num_cpus: int | None = None,
+    labels: dict[str, str] | None = None,
+    host: str = LOOPBACK,
 ) -> None:
-    """Join the Ray cluster at ``address``, or start an embedded local one."""
+    """Join the Ray cluster at ``address``, or start an embedded local one.
+
+    The embedded instance listens on ``host``: loopback by default (Ray then binds its
+    GCS, raylet, workers and agents to 127.0.0.1; measured with ``ss`` on Ray 2.60),
+    another address for other nodes to join it, or ``0.0.0.0`` for all interfaces. Its
+    processes carry a token, and a watchdog kills them once this process is gone.
+    """
     ray = import_ray()
     if ray.is_initialized():
         return
@@ -49,15 +67,68 @@ def connect(
         _probe(address)
     if address is None:
         kwargs.update(num_cpus=num_cpus, labels=labels or None)
+        if host not in ALL_INTERFACES:
+            kwargs["_node_ip_address"] = host
+        _die_with_this_process()
     try:
         # "local" starts a fresh embedded instance; plain None would silently join any
         # cluster a `ray start` left on this machine (or RAY_ADDRESS points at).
-        ray.init(address=address or "local", **kwargs)
+        with _loopback_allowed(address is None and _is_loopback(host)):
+            ray.init(address=address or "local", **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise EngineError(
             f"cannot connect to the Ray cluster at {address}: {first}",
             hint="start it with `ray start --head`, or leave out --address for a local one",
+        ) from None
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@contextlib.contextmanager
+def _loopback_allowed(loopback: bool) -> Iterator[None]:
+    """Let Ray keep 127.0.0.1 as the node address while it starts.
+
+    Ray replaces a loopback ``_node_ip_address`` with the machine's outward address
+    (``services.resolve_ip_for_localhost``) unless clusters are off, as on macOS
+    (``ray_constants.ENABLE_RAY_CLUSTER``); off only for this start, then restored.
+    """
+    if not loopback:
+        yield
+        return
+    from ray._private import ray_constants
+
+    before = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    if before is None:  # another Ray version: it decides the address itself
+        yield
+        return
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
+
+
+def _die_with_this_process() -> None:
+    """Tag the embedded Ray's processes (they inherit this environment) and start the
+    watchdog that kills them once this process is gone."""
+    token = job_procs.new_token()
+    os.environ[job_procs.RAY_TOKEN_VAR] = token
+    try:
+        job_procs.spawn_watchdog(os.getpid(), token)
+    except OSError as err:
+        raise EngineError(
+            f"cannot start the watchdog of the embedded Ray: {err.strerror or err}",
+            hint="check that this Python can start processes",
         ) from None
 
 

@@ -1,0 +1,93 @@
+"""The embedded Ray of ``wattwise serve``: it listens on loopback only, and it dies with
+the head, even after ``kill -9`` (Ray's agents used to live on for minutes)."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from wattwise.engine import job_procs
+
+pytestmark = pytest.mark.slow
+
+
+def _token_of(pid: int) -> str | None:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    prefix = f"{job_procs.RAY_TOKEN_VAR}=".encode()
+    found = [e[len(prefix) :].decode() for e in environ if e.startswith(prefix)]
+    return found[0] if found else None
+
+
+def _loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip.split("%")[0])
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is IPv4 loopback
+    return (mapped or address).is_loopback
+
+
+def _children(serve: psutil.Process) -> list[psutil.Process]:
+    try:
+        return serve.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_embedded_ray_listens_on_loopback_and_dies_with_the_head(tmp_path: Path) -> None:
+    env = {**os.environ, "WATTWISE_HOME": str(tmp_path)}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "wattwise.cli.main", "serve", "--num-cpus", "1", "--no-api"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    head = psutil.Process(serve.pid)
+    token: str | None = None
+    try:
+        deadline = time.monotonic() + 120
+        listening: dict[tuple[int, int], tuple[str, str]] = {}
+        agents: set[int] = set()
+        # Ready once both agents the raylet starts (dashboard, runtime env) listen.
+        while time.monotonic() < deadline and len(agents) < 2:
+            assert serve.poll() is None, serve.stderr.read() if serve.stderr else ""
+            time.sleep(1.0)
+            if token is None:
+                tokens = {_token_of(p.pid) for p in _children(head)} - {None}
+                token = tokens.pop() if tokens else None
+                continue
+            for pid in job_procs.find(token, job_procs.RAY_TOKEN_VAR):
+                with contextlib.suppress(psutil.Error):
+                    p = psutil.Process(pid)
+                    for c in p.net_connections(kind="inet"):
+                        if c.status == psutil.CONN_LISTEN:
+                            listening[(pid, c.laddr.port)] = (
+                                " ".join(p.cmdline())[:60],
+                                c.laddr.ip,
+                            )
+                            if "agent" in " ".join(p.cmdline()).lower():
+                                agents.add(pid)
+        assert token is not None and len(agents) == 2, listening
+        exposed = [where for where in listening.values() if not _loopback(where[1])]
+        assert not exposed, f"Ray listens beyond loopback: {exposed}"
+    finally:
+        os.killpg(serve.pid, signal.SIGKILL)  # the head and its group, as a crash would
+        serve.wait()
+    assert token is not None
+    deadline = time.monotonic() + 30
+    while job_procs.find(token, job_procs.RAY_TOKEN_VAR) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = job_procs.find(token, job_procs.RAY_TOKEN_VAR)
+    for pid in left:  # do not leave them to the next test, whatever the result
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"Ray processes outlived the head: {left}"
