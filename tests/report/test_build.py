@@ -16,6 +16,7 @@ from wattwise.report.embodied import SECONDS_PER_YEAR, HostInfo
 from wattwise.report.render import html_page, markdown
 from wattwise.report.select import parse_since, run_contexts
 from wattwise.store import RunStore
+from wattwise.store.jobs import JobCompletion, JobStatus, JobStore, NodeRecord
 
 HOST = HostInfo("node-a", cpu_model="AMD EPYC 7763", memory_gb=100.0,
                 gpu_models={"nvml:gpu-0": "NVIDIA A100-SXM4-80GB"})  # fmt: skip
@@ -138,3 +139,36 @@ def test_since_accepts_times_and_durations() -> None:
     assert parse_since("2h", now_s=10_000.0) == pytest.approx(2_800.0)
     with pytest.raises(Exception, match="neither a time nor a duration"):
         parse_since("yesterday-ish")
+
+
+def _finished_job(jobs: JobStore, *, measured: bool, host: str = "gpu-node-1") -> int:
+    (job_id,) = jobs.submit_many([({"name": "train", "command": ["true"]}, 1e9, 1e9)])
+    m = _measurement(3.6e6, 3600.0, 300.0) if measured else None
+    status = JobStatus.SUCCEEDED if measured else JobStatus.FAILED
+    jobs.complete_jobs([JobCompletion(job_id, status, measurement=m, host=host)])
+    return job_id
+
+
+def test_job_runs_take_the_pue_of_their_node_group() -> None:
+    jobs = JobStore()
+    jobs.upsert_nodes([NodeRecord("n1", "gpu-node-1", "gpu-a100", "DE", 8, 1, True, 1e9)])
+    job_id = _finished_job(jobs, measured=True)
+    settings = PueSettings(default=1.5, zones={"DE": 1.3}, node_groups={"gpu-a100": 1.1})
+    (ctx,) = run_contexts(job_ids=[job_id])
+    assert ctx.job_id == job_id and ctx.zone == "DE" and ctx.node_group == "gpu-a100"
+    report = build_report(
+        [ctx], selection="job", unit=FunctionalUnit("job", 1), pue_settings=settings
+    )
+    assert report.pue == pytest.approx(1.1) and report.operational_co2e_g == pytest.approx(330.0)
+    # Recorded on another host: no model known for its devices, so embodied is unknown.
+    assert report.embodied_unknown == ["estimate:cpu", "nvml:gpu-0"] and report.embodied_co2e_g == 0
+    assert report.to_dict()["items"][0]["job_id"] == job_id
+
+
+def test_job_without_a_measured_run_is_refused() -> None:
+    jobs = JobStore()
+    job_id = _finished_job(jobs, measured=False)
+    with pytest.raises(StoreError, match=f"job {job_id} has no measured run"):
+        run_contexts(job_ids=[job_id])
+    with pytest.raises(StoreError, match="no job 4242"):
+        run_contexts(job_ids=[4242])

@@ -397,9 +397,18 @@ def demo(
 
 
 def _report(jobs: list[JobOut], grid: GridView, speed: float) -> None:
-    """The end of a finished demo: the totals line and the saved comparison."""
+    """The end of a finished demo: the totals line, the saved comparison, the carbon report."""
+    from wattwise.cli.report import render_report
+    from wattwise.errors import WattwiseError
+
     typer.echo(_totals(jobs))
     _write_result(jobs, grid, speed)
+    measured = [int(j.id) for j in jobs if j.run_id is not None]
+    if measured:
+        try:  # `wattwise report --job ...` of this demo's measured jobs
+            typer.echo("\n" + render_report(job_ids=measured))
+        except WattwiseError as err:
+            typer.echo(f"carbon report: {err}")
 
 
 def _advance(runner: DemoRun, seconds: float) -> None:
