@@ -163,6 +163,9 @@ def test_seventh_run_is_planned_from_the_six_before(tmp_path: Path, backend: _Ba
     engine.policy = policy
     submitted = time.time()
     seventh = client.submit({"command": COMMAND, "deadline": "12h", "env": {"RUN_S": "605"}})
+    # Planned from history as it is queued, before the head takes it.
+    queued = engine.store.get_job(seventh)
+    assert queued.predicted is not None and queued.predicted["source"] == "history"
     engine.tick()
     assert engine.predictions.wait_idle()
     job = engine.store.get_job(seventh)
@@ -238,3 +241,31 @@ def test_a_failing_predictor_falls_back_to_cold_start(
         assert job.predicted is not None and job.predicted["source"] == "cold-start"
     errors = [r for r in caplog.records if "runtime prediction failed" in r.getMessage()]
     assert len(errors) == 1 and "model file is corrupt" in errors[0].getMessage()
+
+
+def test_a_job_queued_with_no_head_shows_its_cold_start(tmp_path: Path) -> None:
+    """`wattwise submit --deadline 12h -- CMD` with no head: the latest start leaves room
+    for the cold start's upper bound, not the whole deadline."""
+    client = EngineClient(f"sqlite:///{tmp_path / 'w.db'}")
+    job = client.get_job(client.submit({"command": ["python", "long.py"], "deadline": "12h"}))
+    assert job.predicted is not None
+    assert job.predicted["source"] == "cold-start"
+    assert (job.predicted["runtime_s"], job.predicted["runtime_upper_s"]) == (3600.0, 7200.0)
+    assert job.deadline_s is not None
+    assert job.latest_start_s == pytest.approx(job.deadline_s - 7200.0)
+
+
+def test_the_head_predicts_jobs_an_older_client_queued(tmp_path: Path, backend: _Backend) -> None:
+    """A job queued without a prediction (latest start = its deadline) gets one from the
+    head, stored with the latest start it leaves, before the head plans it."""
+    engine = _engine(tmp_path, policy=LatePolicy())
+    now = time.time()
+    spec = parse_spec({"command": ["python", "old.py"], "deadline": "12h"}, now)
+    assert spec.deadline_s is not None
+    job_id = engine.store.submit(spec.to_dict(), submitted_s=now, latest_start_s=spec.deadline_s)
+    engine.start()
+    assert engine.predictions.wait_idle()
+    job = engine.store.get_job(job_id)
+    assert job.predicted is not None and job.predicted["source"] == "cold-start"
+    assert job.latest_start_s == pytest.approx(spec.deadline_s - 7200.0)
+    assert job.planned_start_s == pytest.approx(job.latest_start_s)

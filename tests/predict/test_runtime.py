@@ -153,3 +153,7 @@ def test_a_database_from_before_the_prediction_columns_opens(tmp_path: Path) -> 
     reopened.set_predictions([(job_id, {"source": "cold-start"}, 3.0)])
     job = reopened.get_job(job_id)
     assert job.predicted == {"source": "cold-start"} and job.latest_start_s == 3.0
+    # A job that ended keeps what it had.
+    reopened.complete_jobs([JobCompletion(job_id, "cancelled")])
+    reopened.set_predictions([(job_id, {"source": "history"}, 4.0)])
+    assert reopened.get_job(job_id).predicted == {"source": "cold-start"}

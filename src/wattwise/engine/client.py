@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from wattwise.engine.predictions import submit_predictions
 from wattwise.engine.spec import JobSpec, NodeSizes, check_resources, parse_spec
 from wattwise.store.jobs import JobRecord, JobStore, TaskRecord
 
@@ -34,7 +35,12 @@ class EngineClient:
         parsed = [s if isinstance(s, JobSpec) else parse_spec(dict(s), now, largest) for s in specs]
         for p in parsed:
             check_resources(p.cpus, p.gpus, largest)
-        return self.store.submit_many([(p.to_dict(), now, p.latest_start_s(now)) for p in parsed])
+        # Planned runtime and latest start by its upper bound (wattwise.engine.predictions).
+        plans = submit_predictions(self.store, parsed, now)
+        return self.store.submit_many(
+            [(p.to_dict(), now, latest) for p, (_, latest) in zip(parsed, plans, strict=True)],
+            [pred.to_dict() for pred, _ in plans],
+        )
 
     def largest_node(self) -> NodeSizes | None:
         """The most CPUs and GPUs of a live node the head last saw (None: no head ran yet)."""

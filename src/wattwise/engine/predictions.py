@@ -39,6 +39,30 @@ log = logging.getLogger("wattwise.engine")
 _STOP = ("stop", None)
 
 
+def submit_predictions(
+    store: JobStore, specs: Sequence[JobSpec], submitted_s: float
+) -> list[tuple[PredictedRuntime, float]]:
+    """What a client stores with each job it queues: the prediction and the latest
+    start by its upper bound (epoch s), so a job shows both before any head runs.
+
+    From the runs of the same job alone (one query for the names asked, no fitting);
+    the head predicts again with its whole model when it takes the job.
+    """
+    names = sorted({s.name for s in specs if s.runtime_s is None})
+    records = job_history(store, min(5000, 200 * len(names)), names) if names else []
+    model = RuntimeModel(records)
+    out = []
+    for spec in specs:
+        features = features_of(spec.to_dict())
+        try:
+            p = model.predict(features)
+        except Exception as err:  # never refuse a job for a prediction
+            log.warning("runtime prediction failed, planned a cold start: %s", err)
+            p = cold_start(features)
+        out.append((p, p.latest_start_s(submitted_s, spec.deadline_s)))
+    return out
+
+
 class RuntimePlanner:
     """Predicted runtimes for the head, and the background thread that learns.
 
@@ -92,7 +116,8 @@ class RuntimePlanner:
         if p is None:
             p = self._planned[record.id] = self.predict(spec)
             latest = p.latest_start_s(record.submitted_s, spec.deadline_s)
-            self._send("save", (record.id, p.to_dict(), latest))
+            if record.predicted != p.to_dict() or record.latest_start_s != latest:
+                self._send("save", (record.id, p.to_dict(), latest))
         latest = p.latest_start_s(record.submitted_s, spec.deadline_s)
         if record.latest_start_s != latest or record.predicted is None:
             record = dataclasses.replace(record, latest_start_s=latest, predicted=p.to_dict())

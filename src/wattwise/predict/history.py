@@ -66,7 +66,10 @@ def record_of(job: JobRecord) -> HistoryRecord | None:
     )
 
 
-def job_history(store: JobStore, limit: int = 5000) -> list[HistoryRecord]:
-    """The latest ``limit`` succeeded jobs with an actual runtime, oldest first."""
-    out = [record_of(j) for j in reversed(store.with_actuals(limit))]
+def job_history(
+    store: JobStore, limit: int = 5000, names: Sequence[str] | None = None
+) -> list[HistoryRecord]:
+    """The latest ``limit`` succeeded jobs with an actual runtime (named one of
+    ``names``, if given), oldest first."""
+    out = [record_of(j) for j in reversed(store.with_actuals(limit, names))]
     return [r for r in out if r is not None]

@@ -270,8 +270,16 @@ class JobStore:
         """Queue one validated job (``JobSpec.to_dict()``); returns its id."""
         return self.submit_many([(spec, submitted_s, latest_start_s)])[0]
 
-    def submit_many(self, jobs: Sequence[tuple[dict[str, Any], float, float]]) -> list[int]:
-        """Queue several jobs in one transaction: (spec dict, submitted_s, latest_start_s)."""
+    def submit_many(
+        self,
+        jobs: Sequence[tuple[dict[str, Any], float, float]],
+        predicted: Sequence[dict[str, Any] | None] | None = None,
+    ) -> list[int]:
+        """Queue several jobs in one transaction: (spec dict, submitted_s, latest_start_s),
+        with the prediction each was planned with (``predicted``, in order) if any."""
+        plans = list(predicted) if predicted is not None else [None] * len(jobs)
+        if len(plans) != len(jobs):
+            raise StoreError(f"{len(jobs)} jobs but {len(plans)} predictions")
         rows = [
             JobRow(
                 name=str(spec.get("name", "job")),
@@ -283,8 +291,9 @@ class JobStore:
                 tasks_total=max(1, len(spec.get("shards") or ())),
                 planned_nodes=[],
                 excluded_nodes=[],
+                predicted=plan,
             )
-            for spec, submitted_s, latest_start_s in jobs
+            for (spec, submitted_s, latest_start_s), plan in zip(jobs, plans, strict=True)
         ]
         with self._session() as session:
             session.add_all(rows)
@@ -566,12 +575,21 @@ class JobStore:
         if not plans:
             return
         with self._session() as session:
-            for job_id, predicted, latest_start_s in plans:
-                session.execute(
-                    update(JobRow)
-                    .where(JobRow.id == job_id, JobRow.status.notin_(TERMINAL))
-                    .values(predicted=predicted, latest_start_s=latest_start_s)
-                )
+            open_ids = set(
+                session.scalars(
+                    select(JobRow.id).where(
+                        JobRow.id.in_([job_id for job_id, _, _ in plans]),
+                        JobRow.status.notin_(TERMINAL),
+                    )
+                ).all()
+            )
+            rows = [
+                {"id": job_id, "predicted": predicted, "latest_start_s": latest_start_s}
+                for job_id, predicted, latest_start_s in plans
+                if job_id in open_ids
+            ]
+            if rows:
+                session.execute(update(JobRow), rows)
 
     def set_actuals(self, actuals: Sequence[tuple[int, dict[str, Any]]]) -> None:
         """Record (job_id, actual dict) for jobs that ended."""
@@ -582,14 +600,17 @@ class JobStore:
                 update(JobRow), [{"id": job_id, "actual": actual} for job_id, actual in actuals]
             )
 
-    def with_actuals(self, limit: int = 5000) -> list[JobRecord]:
-        """Succeeded jobs whose actual runtime is recorded, newest first."""
-        query = (
-            select(JobRow)
-            .where(JobRow.status == JobStatus.SUCCEEDED, JobRow.actual.is_not(None))
-            .order_by(JobRow.id.desc())
-            .limit(limit)
+    def with_actuals(
+        self, limit: int = 5000, names: Sequence[str] | None = None
+    ) -> list[JobRecord]:
+        """Succeeded jobs whose actual runtime is recorded, newest first (only those
+        named one of ``names``, if given)."""
+        query = select(JobRow).where(
+            JobRow.status == JobStatus.SUCCEEDED, JobRow.actual.is_not(None)
         )
+        if names is not None:
+            query = query.where(JobRow.name.in_(list(names)))
+        query = query.order_by(JobRow.id.desc()).limit(limit)
         with self._session() as session:
             return [_job(r) for r in session.scalars(query).all()]
 
