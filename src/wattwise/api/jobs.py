@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from wattwise.api.models import JobOut, JobSubmit
+from wattwise.api.models import ActualOut, JobOut, JobSubmit, PredictedOut
 from wattwise.store.status import TERMINAL, JobStatus
 
 if TYPE_CHECKING:
@@ -176,7 +176,8 @@ class EngineJobs:
         spec = rec.spec or {}
         command = spec.get("command") or [spec.get("entry") or ""]
         duration = rec.ended_s - rec.started_s if rec.ended_s and rec.started_s else None
-        runtime_s = spec.get("runtime_s")
+        predicted = PredictedOut.model_validate(rec.predicted) if rec.predicted else None
+        runtime_s = spec.get("runtime_s") or (predicted.runtime_s if predicted else None)
         planned_end = (
             rec.planned_start_s + float(runtime_s)
             if rec.planned_start_s is not None and runtime_s
@@ -205,6 +206,8 @@ class EngineJobs:
             estimated=True if rec.estimated is None else bool(rec.estimated),
             run_id=rec.run_id,
             detail=rec.error or "",
+            predicted=predicted,
+            actual=ActualOut.model_validate(rec.actual) if rec.actual else None,
         )
 
     @staticmethod

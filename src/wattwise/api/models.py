@@ -96,6 +96,31 @@ class JobSubmit(BaseModel):
     kind: Literal["training", "inference", "optimize", "other"] = "other"
 
 
+class PredictedOut(BaseModel):
+    """What the head planned the job with (``wattwise.predict.runtime``). Units: s, W.
+    ``source``: ``history`` (past runs), ``cold-start`` (nothing known: an assumption)
+    or ``declared`` (the spec's runtime); ``runtime_upper_s`` bounds the runtime with
+    probability ``coverage`` and sets the latest start (deadline − upper)."""
+
+    runtime_s: float
+    runtime_upper_s: float
+    power_w: float
+    source: Literal["history", "cold-start", "declared"]
+    n: int = 0
+    coverage: float = 0.9
+
+
+class ActualOut(BaseModel):
+    """How the job really went, measured, beside the prediction. Units: s, W, %.
+    ``power_w`` is ``None`` where the job was not metered."""
+
+    runtime_s: float
+    power_w: float | None = None
+    runtime_abs_error_s: float | None = None
+    runtime_error_pct: float | None = None
+    within_upper: bool | None = None
+
+
 class JobOut(BaseModel):
     """A job and what it cost. Times are UTC epoch seconds of the (possibly replayed) grid
     clock; energy in J, carbon in gCO₂e; ``baseline_co2e_g`` is what it would have emitted
@@ -121,6 +146,8 @@ class JobOut(BaseModel):
     estimated: bool = True
     run_id: int | None = None
     detail: str = ""
+    predicted: PredictedOut | None = None
+    actual: ActualOut | None = None
 
 
 class DeviceLive(BaseModel):

@@ -373,6 +373,7 @@ def job_command(
         f"  energy       {_energy(job.energy_j, job.estimated)}",
         f"  CO₂e         {fmt.grams(job.co2e_g)}",
     ]
+    lines += _prediction_lines(job.predicted, job.actual, job.estimated)
     if job.run_id is not None:
         lines.append(f"  run          {job.run_id} (`wattwise show {job.run_id}`)")
     if job.error:
@@ -385,6 +386,35 @@ def job_command(
             f"{t.status}, {fmt.seconds(took)}, {fmt.energy(t.energy_j)}"
             + (f" ({t.error})" if t.error else "")
         )
+
+
+def _prediction_lines(
+    predicted: dict[str, Any] | None, actual: dict[str, Any] | None, estimated: bool | None
+) -> list[str]:
+    """What the job was planned with and, once it ended, what it took (its power is
+    the job's energy over its runtime: estimated where the energy is)."""
+    from wattwise.cli import format as fmt
+
+    lines = []
+    if predicted:
+        source = predicted["source"]
+        basis = f"history of {predicted.get('n', 0)} run(s)" if source == "history" else source
+        lines.append(
+            f"  predicted    {fmt.seconds(predicted['runtime_s'])} (upper "
+            f"{fmt.seconds(predicted['runtime_upper_s'])}), {fmt.power(predicted['power_w'])}"
+            f"; {basis}"
+        )
+    if actual:
+        err = actual.get("runtime_abs_error_s")
+        off = ""
+        if err is not None:
+            within = "within" if actual.get("within_upper") else "past"
+            off = f"; off by {fmt.seconds(err)}, {within} the upper bound"
+        power = fmt.power(actual.get("power_w"))
+        if actual.get("power_w") is not None:
+            power += f" {fmt.how(bool(estimated))}"
+        lines.append(f"  actual       {fmt.seconds(actual['runtime_s'])}, {power}{off}")
+    return lines
 
 
 def cancel_command(job_id: Annotated[int, typer.Argument(help="job id")]) -> None:

@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "wattwise.cli.simulate",
     "wattwise.cli.optimize",
     "wattwise.cli.engine",
+    "wattwise.cli.predict",
 )
 
 

@@ -123,3 +123,86 @@ def evaluate_on_zeus(gpu_dir: str | Path, coverage: float = 0.9) -> PredictorRep
         n_train=len(train),
         n_test=len(test),
     )
+
+
+# -- the store's own history ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryReport:
+    """The loop's predictor on the store's own finished jobs, the latest held out.
+
+    Fitted on the older ``n_train`` jobs, asked (without the declared runtimes) for the
+    newer ``n_test``. Units: % for errors; ``coverage``: share of held-out runtimes at
+    or below ``runtime_upper_s`` (target ``target_coverage``); ``*_history``: only the
+    held-out jobs predicted from history (the rest were cold starts: ``n_cold``)."""
+
+    n_train: int
+    n_test: int
+    n_history: int
+    n_cold: int
+    runtime_mape_pct: float
+    runtime_median_ape_pct: float
+    coverage: float
+    runtime_mape_history_pct: float | None
+    coverage_history: float | None
+    power_mape_pct: float | None
+    n_power: int
+    target_coverage: float
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+def evaluate_history(
+    records: list[HistoryRecord], holdout: float = 0.25, coverage: float = 0.9
+) -> HistoryReport:
+    """Hold out the latest ``holdout`` share of ``records`` (by end time) and predict
+    them as the engine would have, from the older ones (quantile regression fitted
+    when they are enough). Raises :class:`ConfigError` for too little history."""
+    from wattwise.errors import ConfigError
+    from wattwise.predict.model import MIN_HISTORY
+    from wattwise.predict.runtime import RuntimeModel, Source
+
+    if not 0.0 < holdout < 1.0:
+        raise ConfigError(f"holdout must be a share in (0, 1), got {holdout}")
+    ordered = sorted(records, key=lambda r: r.ended_s)
+    n_test = max(1, round(len(ordered) * holdout))
+    if len(ordered) - n_test < 1:
+        raise ConfigError(
+            f"the store holds {len(ordered)} finished job(s) with a runtime; "
+            "evaluating needs at least 2",
+            hint="run some jobs through `wattwise serve` first",
+        )
+    train, test = ordered[:-n_test], ordered[-n_test:]
+    model = RuntimeModel(train, coverage=coverage, max_records=max(len(train), 1))
+    if len(train) >= MIN_HISTORY:
+        model.use_predictor(model.fit_predictor())
+    pred = [
+        model.predict(JobFeatures(r.name, r.command, r.cpus, r.gpus, None, r.shards, r.node_type))
+        for r in test
+    ]
+    y = np.array([r.duration_s for r in test])
+    yd = np.array([p.runtime_s for p in pred])
+    yu = np.array([p.runtime_upper_s for p in pred])
+    ape = np.abs(yd - y) / y
+    hist = np.array([p.source == Source.HISTORY for p in pred])
+    p_true = np.array([r.avg_power_w for r in test])
+    p_pred = np.array([p.power_w for p in pred])
+    metered = np.isfinite(p_true) & (p_true > 0)
+    return HistoryReport(
+        n_train=len(train),
+        n_test=len(test),
+        n_history=int(hist.sum()),
+        n_cold=int((~hist).sum()),
+        runtime_mape_pct=100 * float(ape.mean()),
+        runtime_median_ape_pct=100 * float(np.median(ape)),
+        coverage=float(np.mean(y <= yu)),
+        runtime_mape_history_pct=100 * float(ape[hist].mean()) if hist.any() else None,
+        coverage_history=float(np.mean(y[hist] <= yu[hist])) if hist.any() else None,
+        power_mape_pct=100 * float(np.mean(np.abs(p_pred - p_true)[metered] / p_true[metered]))
+        if metered.any()
+        else None,
+        n_power=int(metered.sum()),
+        target_coverage=coverage,
+    )

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from wattwise.predict.records import HistoryRecord, features_of
-from wattwise.predict.runtime import ActualRuntime, PredictedRuntime
+from wattwise.predict.runtime import ActualRuntime, PredictedRuntime, RuntimeModel
 
 if TYPE_CHECKING:
     from wattwise.store.jobs import JobRecord, JobStore, TaskRecord
@@ -73,3 +74,52 @@ def job_history(
     ``names``, if given), oldest first."""
     out = [record_of(j) for j in reversed(store.with_actuals(limit, names))]
     return [r for r in out if r is not None]
+
+
+@dataclass(frozen=True)
+class RunningError:
+    """How the engine's predictions did on the jobs it ran (their ``actual`` blocks).
+    Units: s, %; ``coverage``: share that ended within ``runtime_upper_s``;
+    ``by_source``: jobs per prediction source."""
+
+    n: int
+    runtime_mae_s: float | None
+    runtime_mape_pct: float | None
+    coverage: float | None
+    by_source: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def running_error(store: JobStore, limit: int = 5000) -> RunningError:
+    """The running error of the latest ``limit`` succeeded jobs that had a prediction."""
+    errs, pcts, within = [], [], []
+    by_source: dict[str, int] = {}
+    for job in store.with_actuals(limit):
+        actual, predicted = job.actual or {}, job.predicted or {}
+        if actual.get("runtime_abs_error_s") is None or "source" not in predicted:
+            continue
+        by_source[predicted["source"]] = by_source.get(predicted["source"], 0) + 1
+        errs.append(float(actual["runtime_abs_error_s"]))
+        if actual.get("runtime_error_pct") is not None:
+            pcts.append(float(actual["runtime_error_pct"]))
+        within.append(bool(actual.get("within_upper")))
+    return RunningError(
+        n=len(errs),
+        runtime_mae_s=sum(errs) / len(errs) if errs else None,
+        runtime_mape_pct=sum(pcts) / len(pcts) if pcts else None,
+        coverage=sum(within) / len(within) if within else None,
+        by_source=by_source,
+    )
+
+
+def model_from_store(store: JobStore, coverage: float = 0.9, limit: int = 5000) -> RuntimeModel:
+    """The model the head would plan with now: the store's history, quantile
+    regression fitted when there is enough of it (slow: seconds)."""
+    from wattwise.predict.model import MIN_HISTORY
+
+    model = RuntimeModel(job_history(store, limit), coverage, limit)
+    if len(model.records) >= MIN_HISTORY:
+        model.use_predictor(model.fit_predictor())
+    return model
