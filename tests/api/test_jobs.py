@@ -155,3 +155,16 @@ def test_cancel_answers_409_for_a_finished_job_and_503_for_a_failing_store(
             holder.close()
         assert r.status_code == 503, r.text
         assert "another process holds the write lock" in r.json()["detail"]
+
+
+def test_resources_ray_cannot_place_are_refused_at_submission(
+    wattwise_home: Path, store_url: str
+) -> None:
+    """cpus 0.00001 once crashed `wattwise serve` on every restart; now it is a 422."""
+    app = create_app(store_url, home=wattwise_home, token="t", monitor_power=False)
+    auth = {"Authorization": "Bearer t"}
+    with TestClient(app, client=LOOPBACK, base_url=BASE_URL) as c:
+        r = c.post("/api/v1/jobs", json={**JOB, "cpus": 0.00001}, headers=auth)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"].startswith("cpus: must be a multiple of 0.0001 from 0.0001")
+        assert c.get("/api/v1/jobs").json()["total"] == 0

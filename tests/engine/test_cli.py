@@ -57,6 +57,12 @@ def test_bad_input_is_one_line(home: Path, capsys: pytest.CaptureFixture[str]) -
     bad = home / "bad.yaml"
     bad.write_text("command: [true]\ngpu: 1\n")
     assert "bad.yaml: unknown field 'gpu'" in _fails(["submit", str(bad)], capsys)
+    tiny = home / "tiny.yaml"
+    tiny.write_text("command: [sleep, '1']\ncpus: 0.00001\n")
+    assert "tiny.yaml: cpus: must be a multiple of 0.0001" in _fails(["submit", str(tiny)], capsys)
+    latin = home / "latin1.yaml"
+    latin.write_bytes(b"name: caf\xe9\ncommand: [true]\n")
+    assert "latin1.yaml:1: not UTF-8 text" in _fails(["submit", str(latin)], capsys)
     assert "no job 42" in _fails(["cancel", "42"], capsys)
     assert "no job 42" in _fails(["job", "42"], capsys)
     assert "unknown job status 'done'" in _fails(["jobs", "--status", "done"], capsys)
