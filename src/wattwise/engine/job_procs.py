@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 
 #: The environment variable that tags a task's processes.
@@ -44,9 +45,14 @@ def new_token() -> str:
 
 def find(token: str, var: str = TOKEN_VAR) -> list[int]:
     """Pids of live processes whose environment has ``var=token`` (zombies have none)."""
-    needle = f"{var}={token}".encode()
+    return find_all([token], var)[token]
+
+
+def find_all(tokens: Collection[str], var: str = TOKEN_VAR) -> dict[str, list[int]]:
+    """:func:`find` for many tokens in one sweep of ``/proc`` (a batch's tasks)."""
+    found: dict[str, list[int]] = {t: [] for t in tokens}
+    prefix = f"{var}=".encode()
     me = os.getpid()
-    found: list[int] = []
     try:
         entries = os.listdir(_PROC)
     except OSError:
@@ -58,8 +64,14 @@ def find(token: str, var: str = TOKEN_VAR) -> list[int]:
             environ = (_PROC / entry / "environ").read_bytes()
         except OSError:  # gone meanwhile, or another user's
             continue
-        if needle in environ.split(b"\0"):
-            found.append(int(entry))
+        if prefix not in environ:
+            continue
+        for item in environ.split(b"\0"):
+            if item.startswith(prefix):
+                pids = found.get(item[len(prefix) :].decode(errors="replace"))
+                if pids is not None:
+                    pids.append(int(entry))
+                break
     return found
 
 

@@ -194,13 +194,21 @@ def _reap(run: _Running, block: bool) -> bool:
     return True
 
 
-def _signal(r: _Running, sig: signal.Signals) -> None:
-    """``sig`` to the task's process group and to every process carrying its token."""
-    assert r.proc is not None
-    if not r.done:
+def _signal(runs: Sequence[_Running], sig: signal.Signals) -> int:
+    """``sig`` to each task's process group and to every process carrying its token
+    (one sweep of ``/proc`` for all); returns how many token carriers were signalled."""
+    for r in runs:
+        assert r.proc is not None
+        if not r.done:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(r.proc.pid, sig)
+    carriers = [
+        pid for pids in job_procs.find_all([r.token for r in runs]).values() for pid in pids
+    ]
+    for pid in carriers:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(r.proc.pid, sig)
-    job_procs.signal_all(r.token, sig)
+            os.kill(pid, sig)
+    return len(carriers)
 
 
 def _stop(runs: Sequence[_Running], grace_s: float) -> None:
@@ -208,20 +216,22 @@ def _stop(runs: Sequence[_Running], grace_s: float) -> None:
     the grace; returns once the tasks' own processes have been reaped and none carrying
     their tokens (e.g. a grandchild that called ``setsid``) is alive."""
     live = [r for r in runs if not r.done and r.proc is not None]
-    for r in live:
-        _signal(r, signal.SIGTERM)
+    if not live:
+        return
+    tokens = [r.token for r in live]
+    _signal(live, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and not all(_reap(r, False) for r in live):
         time.sleep(0.05)
-    while time.monotonic() < deadline and any(job_procs.find(r.token) for r in live):
+    while time.monotonic() < deadline and any(job_procs.find_all(tokens).values()):
         time.sleep(0.05)
-    for r in live:
-        for _ in range(10):  # a process may fork while the sweep runs: sweep again
-            _signal(r, signal.SIGKILL)
+    for _ in range(50):  # until a sweep finds none (one may fork while it runs)
+        signalled = _signal(live, signal.SIGKILL)
+        for r in live:
             _reap(r, True)
-            if not job_procs.find(r.token):
-                break
-            time.sleep(0.01)
+        if not signalled:
+            break
+        time.sleep(0.02)
 
 
 def _tail(path: str | None, limit: int = 300) -> str:
