@@ -143,3 +143,15 @@ def test_errors() -> None:
     empty = TimeSeries(np.array([]), np.array([]), "gCO2e/kWh", H)
     with pytest.raises(CoverageError):
         best_window(empty, H)
+
+
+def test_choose_window_reports_the_saving_against_starting_at_once() -> None:
+    from wattwise.grid.window import choose_window
+
+    values = np.array([400.0, 400.0, 100.0, 100.0, 400.0, 400.0])
+    series = TimeSeries(H * np.arange(6.0), values, "gCO2e/kWh", H)
+    whole = choose_window(series, 2 * H, 0.0, 6 * H)
+    assert whole.periods == ((2 * H, 4 * H),)
+    assert whole.baseline_mean_intensity == 400.0 and whole.saving_percent == pytest.approx(75.0)
+    parts = choose_window(series, 2 * H, 0.0, 6 * H, interruptible=True)
+    assert parts.mean_intensity == pytest.approx(100.0) and parts.start_s == 2 * H

@@ -382,7 +382,8 @@ def best_window_command(
     as_json: JsonOpt = False,
     plot: PlotOpt = None,
 ) -> None:
-    from wattwise.grid import TraceProvider, best_window, cleanest_slots, window_mean
+    from wattwise.grid import TraceProvider
+    from wattwise.grid.window import choose_window
 
     if not (math.isfinite(duration) and duration > 0):
         raise ConfigError(f"--duration must be a positive number of hours, not {duration}")
@@ -396,33 +397,17 @@ def best_window_command(
         deadline_s = parse_time(deadline, "--deadline")
     else:
         deadline_s = provider.trace.end_s if trace_like else earliest_s + 86400.0  # type: ignore[attr-defined]
-    duration_s = duration * 3600.0
     series = provider.series(earliest_s, deadline_s)
-    baseline = (
-        window_mean(series, earliest_s, duration_s)
-        if deadline_s - earliest_s >= duration_s
-        else None
-    )
-    payload: dict[str, Any]
+    choice = choose_window(series, duration * 3600.0, earliest_s, deadline_s, interruptible)
+    periods = list(choice.periods)
+    mean, baseline = choice.mean_intensity, choice.baseline_mean_intensity
+    payload: dict[str, Any] = {
+        "start": iso_utc(choice.start_s),
+        "end": iso_utc(choice.end_s),
+        "mean_intensity": mean,
+    }
     if interruptible:
-        plan = cleanest_slots(series, duration_s, earliest_s, deadline_s)
-        periods = [(a, b) for a, b in plan.periods]
-        payload = {
-            "start": iso_utc(plan.start_s),
-            "end": iso_utc(plan.end_s),
-            "mean_intensity": plan.mean_intensity,
-            "periods": [{"start": iso_utc(a), "end": iso_utc(b)} for a, b in periods],
-        }
-        mean = plan.mean_intensity
-    else:
-        win = best_window(series, duration_s, earliest_s, deadline_s)
-        periods = [(win.start_s, win.end_s)]
-        payload = {
-            "start": iso_utc(win.start_s),
-            "end": iso_utc(win.end_s),
-            "mean_intensity": win.mean_intensity,
-        }
-        mean = win.mean_intensity
+        payload["periods"] = [{"start": iso_utc(a), "end": iso_utc(b)} for a, b in periods]
     payload.update(
         {
             "unit": "gCO2e/kWh",
@@ -430,7 +415,7 @@ def best_window_command(
             "earliest": iso_utc(earliest_s),
             "deadline": iso_utc(deadline_s),
             "baseline_mean_intensity": baseline,
-            "saving_percent": (100.0 * (1 - mean / baseline)) if baseline else None,
+            "saving_percent": choice.saving_percent,
             "source": provider.describe(),
         }
     )

@@ -161,3 +161,51 @@ def cleanest_slots(
         else:
             periods.append((a, b))
     return SlotPlan(periods=tuple(periods), mean_intensity=mean)
+
+
+@dataclass(frozen=True)
+class WindowChoice:
+    """The cleanest placement of a job and what it saves against starting at once.
+
+    ``periods``: one ``(start_s, end_s)`` for a contiguous job, several for an
+    interruptible one. ``baseline_mean_intensity``: the mean over the job's length from
+    ``earliest``; ``saving_percent``: ``100 · (1 − mean / baseline)``, ``None`` when no
+    baseline exists. Units: epoch s, gCO₂e/kWh, %.
+    """
+
+    periods: tuple[tuple[float, float], ...]
+    mean_intensity: float
+    baseline_mean_intensity: float | None
+    saving_percent: float | None
+
+    @property
+    def start_s(self) -> float:
+        return self.periods[0][0]
+
+    @property
+    def end_s(self) -> float:
+        return self.periods[-1][1]
+
+
+def choose_window(
+    series: TimeSeries,
+    duration_s: float,
+    earliest_s: float,
+    deadline_s: float,
+    interruptible: bool = False,
+) -> WindowChoice:
+    """:func:`best_window` (or :func:`cleanest_slots` for an interruptible job), with
+    the saving against starting at ``earliest_s``."""
+    if interruptible:
+        plan = cleanest_slots(series, duration_s, earliest_s, deadline_s)
+        periods, mean = plan.periods, plan.mean_intensity
+    else:
+        win = best_window(series, duration_s, earliest_s, deadline_s)
+        periods, mean = ((win.start_s, win.end_s),), win.mean_intensity
+    baseline = (
+        window_mean(series, earliest_s, duration_s)
+        if deadline_s - earliest_s >= duration_s
+        else None
+    )
+    saving = 100.0 * (1.0 - mean / baseline) if baseline else None
+    return WindowChoice(tuple(periods), mean, baseline, saving)
