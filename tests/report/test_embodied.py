@@ -92,3 +92,28 @@ def test_bad_table_rows_are_refused(row: str) -> None:
     text = "# c\npattern,kind,per,embodied_kgco2e,lifetime_years,label,source_id\n" + row + "\n"
     with pytest.raises(DataFormatError, match=r"t\.csv:3"):
         parse_table(text, "t.csv")
+
+
+def test_this_host_names_its_gpus_through_nvml() -> None:
+    from tests.meter.fakes import FakeGpu, FakeNvmlState, fake_pynvml
+
+    state = FakeNvmlState(
+        [FakeGpu("NVIDIA A100-SXM4-80GB", "GPU-a", 1.0), FakeGpu("NVIDIA H200", "GPU-b", 1.0)]
+    )
+    host = HostInfo.current(with_gpus=True, nvml_module=fake_pynvml(state))
+    assert host.gpu_models == {"nvml:gpu-0": "NVIDIA A100-SXM4-80GB", "nvml:gpu-1": "NVIDIA H200"}
+    assert state.shutdowns == 1
+    a100 = device_embodied(
+        DeviceUse("nvml:gpu-0", "gpu"), 60.0, run_host=host.hostname, host=host, models={}
+    )
+    h200 = device_embodied(
+        DeviceUse("nvml:gpu-1", "gpu"), 60.0, run_host=host.hostname, host=host, models={}
+    )
+    assert a100.known and not h200.known
+
+
+def test_no_nvml_means_no_gpu_names() -> None:
+    from tests.meter.fakes import FakeNvmlState, fake_pynvml
+
+    broken = fake_pynvml(FakeNvmlState(init_error=9))  # driver not loaded
+    assert HostInfo.current(with_gpus=True, nvml_module=broken).gpu_models == {}

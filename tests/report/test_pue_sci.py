@@ -74,6 +74,11 @@ def test_functional_unit_default_and_given() -> None:
     unit = FunctionalUnit.of("token", 1000, "run", 1)
     assert unit.given and sci_g(50.0, unit) == pytest.approx(0.05)
     assert sci_g(None, unit) is None
+    assert FunctionalUnit.of(None, 4, "run", 1) == FunctionalUnit("run", 4.0, given=True)
+    with pytest.raises(ConfigError, match="--unit token needs --units N"):
+        FunctionalUnit.of("token", None, "run", 1)
+    with pytest.raises(ConfigError, match="--unit must name"):
+        FunctionalUnit.of("  ", 3, "run", 1)
 
 
 @pytest.mark.parametrize("bad", [0, -3, math.nan, math.inf])

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from types import ModuleType
 
 from wattwise.errors import ConfigError, DataFormatError
 
@@ -87,8 +88,8 @@ class HostInfo:
     gpu_models: Mapping[str, str] = field(default_factory=dict)  # device name -> model
 
     @classmethod
-    def current(cls, *, with_gpus: bool) -> HostInfo:
-        """Read this host (file reads; NVML only when ``with_gpus``)."""
+    def current(cls, *, with_gpus: bool, nvml_module: ModuleType | None = None) -> HostInfo:
+        """Read this host (file reads; NVML only when ``with_gpus``; a stand-in ``nvml_module``)."""
         import psutil
 
         from wattwise.meter.cpu_model import cpu_model_name
@@ -96,7 +97,7 @@ class HostInfo:
         cpu = cpu_model_name()
         gpus: dict[str, str] = {}
         if with_gpus:
-            gpus = _nvml_models()
+            gpus = _nvml_models(nvml_module)
         return cls(
             hostname=socket.gethostname(),
             cpu_model=None if cpu == "unknown" else cpu,
@@ -105,14 +106,14 @@ class HostInfo:
         )
 
 
-def _nvml_models() -> dict[str, str]:
+def _nvml_models(nvml_module: ModuleType | None = None) -> dict[str, str]:
     """``{"nvml:gpu-0": "NVIDIA A100-SXM4-40GB", ...}``; empty without NVML."""
     from wattwise.errors import WattwiseError
 
     try:
         from wattwise.meter.sources.nvml import NvmlSource
 
-        source = NvmlSource()
+        source = NvmlSource(nvml_module)
     except (WattwiseError, ImportError, OSError):
         return {}
     try:

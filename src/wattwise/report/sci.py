@@ -33,7 +33,11 @@ class FunctionalUnit:
         label = (name or default_name).strip()
         if not label:
             raise ConfigError("--unit must name what the work produced, e.g. --unit token")
-        value = float(default_count if count is None else count)
+        if count is None:
+            raise ConfigError(
+                f"--unit {label} needs --units N: how many {label}s the work produced"
+            )
+        value = float(count)
         if not math.isfinite(value) or value <= 0:
             raise ConfigError(
                 f"--units must be a finite number above 0, not {count!r}",
