@@ -100,6 +100,7 @@ def test_aggregate_over_runs_sums_and_lists_items() -> None:
     )
     assert report.pue_is_default and report.pue == 1.0
     assert report.sci_g == pytest.approx(report.total_co2e_g / 2)
+    assert "## Per run" in markdown(report) and "<h2>Per run</h2>" in html_page(report)
     items = report.to_dict()["items"]
     assert len(items) == 2 and items[0]["sci"] == pytest.approx(items[0]["total_co2e_g"])
 
@@ -123,14 +124,15 @@ def test_unknown_run_id_is_one_line() -> None:
 
 
 @pytest.mark.parametrize("column", ["energy_j", "co2e_g", "duration_s"])
-def test_non_finite_stored_numbers_are_refused(column: str) -> None:
+@pytest.mark.parametrize("value", [math.inf, -1.0])
+def test_non_finite_or_negative_stored_numbers_are_refused(column: str, value: float) -> None:
     store = RunStore()
     run_id = _store_run(store)
     with store.engine.begin() as conn:
         conn.execute(
-            text(f"UPDATE runs SET {column} = :v WHERE id = :id"), {"v": math.inf, "id": run_id}
+            text(f"UPDATE runs SET {column} = :v WHERE id = :id"), {"v": value, "id": run_id}
         )
-    with pytest.raises(StoreError, match=f"stored {column} is inf"):
+    with pytest.raises(StoreError, match=f"stored {column} is {value!r}"):
         build_report(run_contexts(run_ids=[run_id]), selection="r", unit=FunctionalUnit("run", 1))
 
 

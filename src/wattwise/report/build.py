@@ -40,9 +40,10 @@ def market_factor(flag: float | None, configured: float | None) -> MarketFactor 
 
 
 def _finite(run: RunRecord, field: str, value: float | None) -> float | None:
-    if value is not None and not math.isfinite(value):
+    """``value`` if it is a finite number >= 0 (or None); a damaged row is a StoreError."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
         raise StoreError(
-            f"run {run.id}: stored {field} is {value!r}, not a finite number",
+            f"run {run.id}: stored {field} is {value!r}, not a finite number >= 0",
             hint="the run's row is damaged; measure it again",
         )
     return value

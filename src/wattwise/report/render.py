@@ -266,28 +266,32 @@ def _md_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]
     return lines
 
 
+PER_RUN = ("run", "job", "name", "started", "energy", "PUE", "operational", "embodied", "total")
+
+
+def _per_run_rows(report: Report) -> list[tuple[str, ...]]:
+    return [
+        (
+            str(i.run_id),
+            "-" if i.job_id is None else str(i.job_id),
+            i.name,
+            _when(i.started_s),
+            f"{kwh(i.energy_kwh)} ({_how(i.estimated)})",
+            f"{i.pue.value:g}",
+            g(i.operational_co2e_g),
+            g(i.embodied_co2e_g),
+            g(i.total_co2e_g),
+        )
+        for i in report.items
+    ]
+
+
 def markdown(report: Report) -> str:
     lines = [f"# Carbon report: {report.selection}", ""]
     lines += _md_table(("quantity", "value", "how / source"), _rows(report))
     if len(report.items) > 1:
         lines += ["", "## Per run", ""]
-        lines += _md_table(
-            ("run", "job", "name", "started", "energy", "PUE", "operational", "embodied", "total"),
-            [
-                (
-                    str(i.run_id),
-                    "-" if i.job_id is None else str(i.job_id),
-                    i.name,
-                    _when(i.started_s),
-                    f"{kwh(i.energy_kwh)} ({_how(i.estimated)})",
-                    f"{i.pue.value:g}",
-                    g(i.operational_co2e_g),
-                    g(i.embodied_co2e_g),
-                    g(i.total_co2e_g),
-                )
-                for i in report.items
-            ],
-        )
+        lines += _md_table(PER_RUN, _per_run_rows(report))
     lines += ["", "## Embodied CO₂e by device", ""]
     lines += _md_table(
         ("run", "device", "model", "figure (source)", "time share", "CO₂e"), _embodied_rows(report)
@@ -317,6 +321,11 @@ def html_page(report: Report) -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title></head><body><h1>{title}</h1>"
         + table(("quantity", "value", "how / source"), _rows(report))
+        + (
+            "<h2>Per run</h2>" + table(PER_RUN, _per_run_rows(report))
+            if len(report.items) > 1
+            else ""
+        )
         + "<h2>Embodied CO₂e by device</h2>"
         + table(
             ("run", "device", "model", "figure (source)", "time share", "CO₂e"),
