@@ -75,11 +75,14 @@ def test_predict_eval_on_the_stores_history(
     assert (held["n_train"], held["n_test"], held["n_history"]) == (6, 2, 2)
     assert held["runtime_mape_pct"] < 5.0 and held["coverage"] == 1.0
     assert held["power_mape_pct"] == pytest.approx(0.0)
-    running = out["running"]
-    assert running["n"] == 8 and running["by_source"] == {"cold-start": 3, "history": 5}
+    running = {e["source"]: e for e in out["running"]}
+    assert {k: e["n"] for k, e in running.items()} == {"all": 8, "cold-start": 3, "history": 5}
+    assert running["history"]["runtime_mape_pct"] < 5.0
+    assert running["history"]["runtime_mae_s"] < 30.0
     main(["predict", "eval"])
     text = capsys.readouterr().out
     assert "runtime MAPE" in text and "(n=2)" in text and "running error of the engine: 8" in text
+    assert "history     MAE" in text and "(n=5)" in text
 
     main(["predict", "job", "--json", "--", *COMMAND])
     assert json.loads(capsys.readouterr().out)["source"] == "history"

@@ -42,7 +42,7 @@ def eval_command(
     report = evaluate_history(job_history(store), holdout, coverage)
     running = running_error(store)
     if as_json:
-        print(json.dumps({"held_out": report.as_dict(), "running": running.as_dict()}))
+        print(json.dumps({"held_out": report.as_dict(), "running": [e.as_dict() for e in running]}))
         return
     r = report
     lines = [
@@ -60,14 +60,13 @@ def eval_command(
             f"coverage {100 * r.coverage_history:.1f} %  (n={r.n_history})"
         )
     lines.append(f"  power MAPE             {_pct(r.power_mape_pct)}  (n={r.n_power} metered jobs)")
-    lines.append(f"running error of the engine: {running.n} job(s) planned with a prediction")
-    if running.n:
-        sources = ", ".join(f"{k} {v}" for k, v in sorted(running.by_source.items()))
-        lines += [
-            f"  runtime MAE            {running.runtime_mae_s:.1f} s  (n={running.n}; {sources})",
-            f"  runtime MAPE           {_pct(running.runtime_mape_pct)}  (n={running.n})",
-            f"  within the upper bound {_pct(_share(running.coverage))}  (n={running.n})",
-        ]
+    total = running[0].n if running else 0
+    lines.append(f"running error of the engine: {total} job(s) planned with a prediction")
+    for e in running:
+        lines.append(
+            f"  {e.source:<11} MAE {e.runtime_mae_s:.1f} s, MAPE {_pct(e.runtime_mape_pct)}, "
+            f"within the upper bound {100 * e.coverage:.1f} %  (n={e.n})"
+        )
     print("\n".join(lines))
 
 
@@ -118,7 +117,3 @@ def job_command(
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} %"
-
-
-def _share(value: float | None) -> float | None:
-    return None if value is None else 100 * value

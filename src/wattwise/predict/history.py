@@ -78,40 +78,52 @@ def job_history(
 
 @dataclass(frozen=True)
 class RunningError:
-    """How the engine's predictions did on the jobs it ran (their ``actual`` blocks).
-    Units: s, %; ``coverage``: share that ended within ``runtime_upper_s``;
-    ``by_source``: jobs per prediction source."""
+    """How the engine's predictions did on the jobs it ran (their ``actual`` blocks),
+    for one prediction ``source`` (``all``: every one). Units: s, %; ``coverage``:
+    share that ended within ``runtime_upper_s``."""
 
+    source: str
     n: int
-    runtime_mae_s: float | None
+    runtime_mae_s: float
     runtime_mape_pct: float | None
-    coverage: float | None
-    by_source: dict[str, int]
+    coverage: float
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def running_error(store: JobStore, limit: int = 5000) -> RunningError:
-    """The running error of the latest ``limit`` succeeded jobs that had a prediction."""
-    errs, pcts, within = [], [], []
-    by_source: dict[str, int] = {}
+def running_error(store: JobStore, limit: int = 5000) -> list[RunningError]:
+    """The running error of the latest ``limit`` succeeded jobs that had a prediction:
+    over all of them, then per source (a cold start's error says little of history's).
+    Empty when no such job ran."""
+    rows: list[tuple[str, float, float | None, bool]] = []
     for job in store.with_actuals(limit):
         actual, predicted = job.actual or {}, job.predicted or {}
         if actual.get("runtime_abs_error_s") is None or "source" not in predicted:
             continue
-        by_source[predicted["source"]] = by_source.get(predicted["source"], 0) + 1
-        errs.append(float(actual["runtime_abs_error_s"]))
-        if actual.get("runtime_error_pct") is not None:
-            pcts.append(float(actual["runtime_error_pct"]))
-        within.append(bool(actual.get("within_upper")))
-    return RunningError(
-        n=len(errs),
-        runtime_mae_s=sum(errs) / len(errs) if errs else None,
-        runtime_mape_pct=sum(pcts) / len(pcts) if pcts else None,
-        coverage=sum(within) / len(within) if within else None,
-        by_source=by_source,
-    )
+        pct = actual.get("runtime_error_pct")
+        rows.append(
+            (
+                str(predicted["source"]),
+                float(actual["runtime_abs_error_s"]),
+                float(pct) if pct is not None else None,
+                bool(actual.get("within_upper")),
+            )
+        )
+    out = []
+    for source in ["all", *sorted({r[0] for r in rows})] if rows else []:
+        mine = [r for r in rows if source in ("all", r[0])]
+        pcts = [r[2] for r in mine if r[2] is not None]
+        out.append(
+            RunningError(
+                source=source,
+                n=len(mine),
+                runtime_mae_s=sum(r[1] for r in mine) / len(mine),
+                runtime_mape_pct=sum(pcts) / len(pcts) if pcts else None,
+                coverage=sum(r[3] for r in mine) / len(mine),
+            )
+        )
+    return out
 
 
 def model_from_store(store: JobStore, coverage: float = 0.9, limit: int = 5000) -> RuntimeModel:
