@@ -2,7 +2,7 @@
 
 Run: ``python examples/jobs/infer.py examples/digits_mlp.py 5``. REPEAT 0 only builds
 the model (``digits_mlp`` trains its MLP there) and evaluates it. Predictions go through
-``wattwise.optimize``'s :class:`Predictor`, as ``wattwise optimize`` judges them.
+``wattwise.optimize``'s :class:`BatchRunner`, as ``wattwise optimize`` judges them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 import torch
 
-from wattwise.optimize.backends import Predictor, TorchBackend
+from wattwise.optimize.backends import BatchRunner, TorchBackend
 from wattwise.optimize.workload import InferenceWorkload, load_workload
 
 
@@ -21,7 +21,7 @@ def main(path: str, repeat: int) -> None:
     w = load_workload(path)
     if not isinstance(w, InferenceWorkload):
         raise SystemExit(f"{path}: not an inference workload")
-    predict = Predictor(TorchBackend(w.model_factory(), w.forward), w, w.batch_size)
+    predict = BatchRunner(TorchBackend(w.model_factory(), w.forward), w, w.batch_size)
     for _ in range(repeat):
         predict(w.inputs)
     quality = f"{w.metric} {w.evaluate(predict):.4f}"
