@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from wattwise.config import home, private_dir
 from wattwise.errors import ConfigError, WattwiseError
+from wattwise.meter.process_tree import pid_alive
 from wattwise.optimize.gpu.carbon_power import REPLAN_S, choose_carbon_power_limit
 from wattwise.optimize.gpu.nvml import PowerLimitActuator
 from wattwise.optimize.gpu.power_limit import PowerProfile
@@ -143,7 +144,7 @@ class PowerJournal:
         """Put back the limits of owners that died (a killed node process). Returns GPUs."""
         restored = []
         for gpu, entry in self.read().items():
-            if _alive(int(entry.get("pid", -1))) and int(entry.get("pid", -1)) != os.getpid():
+            if pid_alive(int(entry.get("pid", -1))) and int(entry.get("pid", -1)) != os.getpid():
                 continue
             try:
                 actuator.set_limit_w(gpu, float(entry["previous_w"]))
@@ -153,18 +154,6 @@ class PowerJournal:
             self.forget(gpu)
             restored.append(gpu)
         return restored
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class PowerGovernor:

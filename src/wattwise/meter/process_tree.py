@@ -79,6 +79,22 @@ def process_start_ticks(pid: int) -> int:
         return 0
 
 
+def pid_alive(pid: int) -> bool:
+    """Is ``pid`` a live process? A zombie (exited, not yet reaped) holds its pid: dead.
+
+    A process of another user counts as alive (``kill(pid, 0)`` is refused, not missing).
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not is_zombie(pid)
+
+
 def is_zombie(pid: int) -> bool:
     """Has ``pid`` exited without being reaped yet?"""
     fields = _stat_fields(pid)

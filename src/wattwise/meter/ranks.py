@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from wattwise.errors import ConfigError
+from wattwise.meter.process_tree import pid_alive
 
 #: How long the node's meter waits, at the end of its region, for the other local
 #: ranks to finish theirs (a rank that dies stops the wait for itself at once). Units: s.
@@ -191,19 +192,6 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:120]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (dead, not yet reaped by its launcher) holds its pid: it is dead.
-    from wattwise.meter.process_tree import is_zombie
-
-    return not is_zombie(pid)
-
-
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_text(json.dumps(doc))
@@ -275,7 +263,7 @@ class NodeRendezvous:
             return RankMember(
                 rank, local_rank, pid, MemberStatus.FINISHED, float(done["cpu_s"]), gpu
             )
-        status = MemberStatus.RUNNING if _pid_alive(pid) else MemberStatus.DIED
+        status = MemberStatus.RUNNING if pid_alive(pid) else MemberStatus.DIED
         return RankMember(rank, local_rank, pid, status, gpu=joined.get("gpu"))
 
     def close(self) -> None:
