@@ -183,7 +183,7 @@ class DemoRun:
         return [j for j in items if int(j.id) >= self.first_id]
 
     def pending(self) -> int:
-        return sum(j.status in {"queued", "waiting", "running"} for j in self._own_jobs())
+        return sum(_unfinished(j.status) for j in self._own_jobs())
 
     def jobs(self) -> list[JobOut]:
         return list(reversed(self._own_jobs()))
@@ -193,7 +193,7 @@ class DemoRun:
         from wattwise.errors import WattwiseError
 
         for job in self.jobs():
-            if job.status in {"queued", "waiting", "running"}:
+            if _unfinished(job.status):
                 with contextlib.suppress(WattwiseError):
                     self.client.cancel(int(job.id))
                 self.backend.extra.setdefault(job.id, {})["detail"] = why
@@ -455,3 +455,10 @@ def _write_result(jobs: list[JobOut], grid: GridView, speed: float) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
+
+
+def _unfinished(public_status: str) -> bool:
+    """Still to run or running (queued, waiting, running, suspended): not final."""
+    from wattwise.store.status import JobStatus
+
+    return not JobStatus.from_public(public_status).final
