@@ -19,6 +19,9 @@ from wattwise.engine import job_procs
 
 pytestmark = pytest.mark.slow
 
+#: The processes the raylet starts that used to outlive a killed head.
+AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
+
 
 def _token_of(pid: int) -> str | None:
     try:
@@ -36,11 +39,11 @@ def _loopback(ip: str) -> bool:
     return (mapped or address).is_loopback
 
 
-def _children(serve: psutil.Process) -> list[psutil.Process]:
+def _cmdline(pid: int) -> str:
     try:
-        return serve.children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def test_embedded_ray_listens_on_loopback_and_dies_with_the_head(tmp_path: Path) -> None:
@@ -52,42 +55,48 @@ def test_embedded_ray_listens_on_loopback_and_dies_with_the_head(tmp_path: Path)
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    head = psutil.Process(serve.pid)
     token: str | None = None
+    ray_procs: dict[int, int] = {}  # pid -> start ticks: Ray's processes under the head
     try:
         deadline = time.monotonic() + 120
         listening: dict[tuple[int, int], tuple[str, str]] = {}
         agents: set[int] = set()
         # Ready once both agents the raylet starts (dashboard, runtime env) listen.
-        while time.monotonic() < deadline and len(agents) < 2:
+        while time.monotonic() < deadline and len(agents) < len(AGENTS):
             assert serve.poll() is None, serve.stderr.read() if serve.stderr else ""
             time.sleep(1.0)
+            ray_procs = {
+                pid: ticks
+                for pid, ticks in job_procs.descendants(serve.pid).items()
+                if "wattwise_job_procs" not in _cmdline(pid)  # the watchdog itself
+            }
             if token is None:
-                tokens = {_token_of(p.pid) for p in _children(head)} - {None}
+                tokens = {_token_of(pid) for pid in ray_procs} - {None}
                 token = tokens.pop() if tokens else None
-                continue
-            for pid in job_procs.find(token, job_procs.RAY_TOKEN_VAR):
+            for pid in ray_procs:
                 with contextlib.suppress(psutil.Error):
                     p = psutil.Process(pid)
                     for c in p.net_connections(kind="inet"):
                         if c.status == psutil.CONN_LISTEN:
-                            listening[(pid, c.laddr.port)] = (
-                                " ".join(p.cmdline())[:60],
-                                c.laddr.ip,
-                            )
-                            if "agent" in " ".join(p.cmdline()).lower():
+                            listening[(pid, c.laddr.port)] = (_cmdline(pid)[:60], c.laddr.ip)
+                            if _cmdline(pid).split(" ")[0].strip() in AGENTS:
                                 agents.add(pid)
-        assert token is not None and len(agents) == 2, listening
+        assert token is not None and len(agents) == len(AGENTS), listening
         exposed = [where for where in listening.values() if not _loopback(where[1])]
         assert not exposed, f"Ray listens beyond loopback: {exposed}"
     finally:
         os.killpg(serve.pid, signal.SIGKILL)  # the head and its group, as a crash would
         serve.wait()
-    assert token is not None
+
+    def left() -> list[int]:
+        assert token is not None
+        by_descent = [p for p, t in ray_procs.items() if job_procs.start_ticks(p) == t]
+        return sorted({*by_descent, *job_procs.find(token, job_procs.RAY_TOKEN_VAR)})
+
     deadline = time.monotonic() + 30
-    while job_procs.find(token, job_procs.RAY_TOKEN_VAR) and time.monotonic() < deadline:
+    while left() and time.monotonic() < deadline:
         time.sleep(0.5)
-    left = job_procs.find(token, job_procs.RAY_TOKEN_VAR)
-    for pid in left:  # do not leave them to the next test, whatever the result
+    still = left()
+    for pid in still:  # do not leave them to the next test, whatever the result
         os.kill(pid, signal.SIGKILL)
-    assert not left, f"Ray processes outlived the head: {left}"
+    assert not still, f"Ray processes outlived the head: {[_cmdline(p)[:40] for p in still]}"

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from wattwise.engine import job_procs
 
@@ -68,3 +69,40 @@ def test_the_watchdog_kills_what_carries_the_token_once_the_head_is_gone() -> No
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_the_watchdog_also_kills_what_descended_from_the_head_without_the_token(
+    tmp_path: Path,
+) -> None:
+    """Ray's agents write their title over their environment: found by descent."""
+    token, var = job_procs.new_token(), job_procs.RAY_TOKEN_VAR
+    pidfile = tmp_path / "child.pid"
+    head_code = (
+        "import subprocess, sys, time; "
+        f"c = subprocess.Popen([sys.executable, '-c', {STUBBORN!r}], env={{}}); "
+        f"open({str(pidfile)!r}, 'w').write(str(c.pid)); time.sleep(60)"
+    )
+    head = subprocess.Popen([sys.executable, "-c", head_code])
+    watchdog = job_procs.spawn_watchdog(head.pid, token, var)
+    try:
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        child = int(pidfile.read_text())
+        assert job_procs.find(token, var) == []  # nothing carries the token
+        time.sleep(3.0)  # the watchdog's next look at the head's tree
+        head.kill()
+        head.wait()
+        deadline = time.monotonic() + 10
+        while job_procs.start_ticks(child) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert job_procs.start_ticks(child) is None, f"child {child} outlived the head"
+        assert watchdog.wait(timeout=10) == 0
+    finally:
+        for p in (head, watchdog):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if pidfile.exists() and job_procs.start_ticks(int(pidfile.read_text())) is not None:
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)

@@ -10,9 +10,9 @@ the sweep; Linux only (elsewhere the process group is all there is).
 
 The embedded Ray instance of ``wattwise serve`` is tagged the same way
 (``WATTWISE_RAY_TOKEN``): :func:`spawn_watchdog` starts a small process that, once the
-head's pid is gone (``kill -9`` included), kills every process carrying the token. Ray
-kills its GCS and raylet with their parent itself, but the agents the raylet starts
-lived on for minutes.
+head's pid is gone (``kill -9`` included), kills every process carrying the token and
+every process it saw descend from the head. Ray kills its GCS and raylet with their
+parent itself, but the agents the raylet starts lived on for minutes.
 
 This module imports the standard library only: the watchdog runs it from its file,
 without loading the rest of wattwise.
@@ -96,13 +96,81 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
-def kill_when_gone(pid: int, token: str, var: str, poll_s: float = 0.5) -> int:
-    """Wait until process ``pid`` has exited, then SIGKILL every process carrying
-    ``var=token`` until none is left. Returns how many were killed. Units: s."""
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (``/proc/<pid>/task/*/children``, else a ppid scan)."""
+    try:
+        tids = os.listdir(_PROC / str(pid) / "task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for tid in tids:
+        try:
+            out += [
+                int(x) for x in (_PROC / str(pid) / "task" / tid / "children").read_text().split()
+            ]
+        except FileNotFoundError:  # a kernel without CONFIG_PROC_CHILDREN
+            return _children_by_scan(pid)
+        except OSError:
+            continue
+    return out
+
+
+def _children_by_scan(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir(_PROC):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = (_PROC / entry / "stat").read_bytes()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def descendants(pid: int) -> dict[int, int]:
+    """Every live descendant of ``pid``, with its start ticks (which name it for good)."""
+    found: dict[int, int] = {}
+    todo = [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            ticks = start_ticks(child)
+            if child not in found and ticks is not None:
+                found[child] = ticks
+                todo.append(child)
+    return found
+
+
+def kill_when_gone(
+    pid: int, token: str, var: str, poll_s: float = 0.5, snapshot_s: float = 2.0
+) -> int:
+    """Wait until process ``pid`` has exited, then SIGKILL what descended from it and
+    every process carrying ``var=token``, until none is left. Returns how many.
+
+    Both, because each misses some: a descendant reparented before the last snapshot
+    (taken every ``snapshot_s``) is only found by its token, and a process that
+    rewrote its environment (Ray's agents set their title over it with
+    ``setproctitle``) only by descent. Units: s.
+    """
     started = start_ticks(pid)
+    me = os.getpid()
+    known: dict[int, int] = {}
+    next_snapshot = 0.0
     while started is not None and start_ticks(pid) == started:
+        if time.monotonic() >= next_snapshot:
+            known = {p: t for p, t in known.items() if start_ticks(p) == t}
+            known.update(descendants(pid))
+            known.pop(me, None)
+            next_snapshot = time.monotonic() + snapshot_s
         time.sleep(poll_s)
     killed: set[int] = set()
+    for child, ticks in known.items():
+        if start_ticks(child) == ticks:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
+                killed.add(child)
     for _ in range(50):  # a dying process may still fork: sweep until a sweep finds none
         pids = signal_all(token, signal.SIGKILL, var)
         if not pids:
