@@ -39,6 +39,12 @@ class _Backend:
     def __init__(self) -> None:
         self.submitted: list[list[str]] = []
         self.ray = _Ray()
+        self.tokens: list[str] = []  # of tasks submitted
+        self.killed: list[list[str]] = []
+
+    def kill_tasks(self, meter: Any, tokens: list[str], timeout_s: float = 10.0) -> int:
+        self.killed.append(list(tokens))
+        return len(tokens)
 
     def connect(self, *_: Any) -> None:
         pass
@@ -56,13 +62,14 @@ class _Backend:
                 "The precision of the fractional quantity of resource CPU cannot go beyond 0.0001"
             )
         self.submitted.append([i.argv[0] for i in items])
+        self.tokens += [i.env["WATTWISE_JOB_TOKEN"] for i in items]
         return f"ref-{len(self.submitted)}"
 
 
 @pytest.fixture
 def backend(monkeypatch: pytest.MonkeyPatch) -> _Backend:
     fake = _Backend()
-    for name in ("connect", "list_nodes", "import_ray", "submit_batch"):
+    for name in ("connect", "list_nodes", "import_ray", "submit_batch", "kill_tasks"):
         monkeypatch.setattr(head_module.rb, name, getattr(fake, name))
     return fake
 
@@ -147,3 +154,22 @@ def test_a_task_that_raised_fails_once_with_a_plain_note(tmp_path: Path, backend
     assert job.status == "failed" and len(backend.submitted) == 1
     assert job.error == "FileNotFoundError: [Errno 2] No such file or directory: '/proc/nope/ck'"
     assert [t.status for t in engine.store.tasks(job_id)] == ["failed"]
+
+
+def test_a_task_whose_worker_died_is_stopped_before_it_is_rerun(
+    tmp_path: Path, backend: _Backend
+) -> None:
+    """The worker is gone but its task's processes may run on: the node kills them (by
+    the task's token) before the head marks the task lost and dispatches it again."""
+    from ray.exceptions import WorkerCrashedError
+
+    backend.ray.raises = WorkerCrashedError()
+    engine = _engine(tmp_path)
+    job_id = _submit(engine.store, command=["x"], max_attempts=3)
+    engine.start()
+    engine.tick()
+    [first] = engine.store.tasks(job_id)
+    engine.tick()
+    assert backend.tokens[0] == f"{engine.head_id}-{first.id}"
+    assert backend.killed[0] == [backend.tokens[0]]
+    assert engine.store.tasks(job_id)[0].status == "lost"

@@ -106,3 +106,25 @@ def test_the_watchdog_also_kills_what_descended_from_the_head_without_the_token(
                 p.wait()
         if pidfile.exists() and job_procs.start_ticks(int(pidfile.read_text())) is not None:
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_kill_all_stops_every_carrier_of_the_tokens() -> None:
+    tokens = [job_procs.new_token(), job_procs.new_token()]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", STUBBORN], env={**os.environ, job_procs.TOKEN_VAR: t}
+        )
+        for t in tokens
+    ]
+    try:
+        deadline = time.monotonic() + 10
+        while sum(map(len, job_procs.find_all(tokens).values())) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert job_procs.kill_all(tokens) == 2
+        assert [p.wait(timeout=5) for p in procs] == [-signal.SIGKILL] * 2
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()

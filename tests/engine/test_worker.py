@@ -161,3 +161,13 @@ def test_nothing_started_runs_on_when_the_worker_fails(tmp_path: Path) -> None:
         run_items([_item(1, ["sleep", "41"], tmp_path)], meter, "node-a")  # type: ignore[arg-type]
     [pid] = meter.pids
     assert not _alive(pid), f"the task's process {pid} runs on"
+
+
+def test_a_task_carries_the_token_the_head_gave_it(tmp_path: Path) -> None:
+    from wattwise.engine import job_procs
+
+    token = "head1234-7"
+    item = _item(1, ["sh", "-c", f"echo ${job_procs.TOKEN_VAR}"], tmp_path)
+    item = TaskItem(**{**vars(item), "env": {job_procs.TOKEN_VAR: token}})
+    [result] = run_items([item], None, "node-a")
+    assert result.exit_code == 0 and (tmp_path / "1.log").read_text() == f"{token}\n"

@@ -551,6 +551,7 @@ class Engine:
             **spec.env,
             "WATTWISE_JOB_ID": str(job_id),
             "WATTWISE_ATTEMPT": str(job.attempt),
+            "WATTWISE_JOB_TOKEN": rb.task_token(self.head_id, task_id),
         }
         if shard_value is not None:
             env["WATTWISE_SHARD"] = shard_value
@@ -650,7 +651,10 @@ class Engine:
                     # Ray's node table can lag behind the task error: stop using it now.
                     self._dead.add(node)
                     self._sync_nodes(force=True)
-                elif isinstance(err, ray.exceptions.RayTaskError):
+                else:  # the worker died, its tasks may not have: stop them first
+                    tokens = [rb.task_token(self.head_id, t.task_id) for t in tasks]
+                    rb.kill_tasks(self._meters.get(node), tokens)
+                if not dead and isinstance(err, ray.exceptions.RayTaskError):
                     # The task's own code raised on a live node: running it again would
                     # fail the same way (the worker stops its processes before it raises).
                     self._fail_tasks([(t.job_id, t.task_id) for t in tasks], _one_line(err))

@@ -84,6 +84,22 @@ def signal_all(token: str, sig: signal.Signals, var: str = TOKEN_VAR) -> list[in
     return pids
 
 
+def kill_all(tokens: Collection[str], var: str = TOKEN_VAR, rounds: int = 50) -> int:
+    """SIGKILL every process carrying one of ``tokens`` until a sweep finds none (or
+    ``rounds`` sweeps, 20 ms apart, went by). Returns how many were killed."""
+    killed: set[int] = set()
+    for _ in range(rounds):
+        pids = [pid for found in find_all(tokens, var).values() for pid in found]
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        killed.update(pids)
+        time.sleep(0.02)
+    return len(killed)
+
+
 def start_ticks(pid: int) -> int | None:
     """When ``pid`` started (clock ticks since boot); None once it is gone or a zombie."""
     try:

@@ -205,6 +205,10 @@ class NodeMeterActor:
     def totals(self) -> NodeTotals:
         return self.meter.totals()
 
+    def kill_tasks(self, tokens: Sequence[str]) -> int:
+        """SIGKILL the processes of these tasks on this node (their worker died)."""
+        return job_procs.kill_all(tokens)
+
     def cpu_s(self) -> float:
         """CPU time this meter process has used. Units: s."""
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -268,6 +272,23 @@ def start_meter(node_id: str, sources: SourcesFactory | None, interval_s: float)
         .options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False))
         .remote(sources, interval_s)
     )
+
+
+def task_token(head_id: str, task_id: int) -> str:
+    """The ``WATTWISE_JOB_TOKEN`` of one task attempt, known to the head and its node."""
+    return f"{head_id}-{task_id}"
+
+
+def kill_tasks(meter: Any, tokens: Sequence[str], timeout_s: float = 10.0) -> int | None:
+    """Have the node's meter actor kill the processes of tasks whose worker died, so
+    none runs on unmetered beside its rerun. ``None``: no actor, or it did not answer."""
+    if meter is None or not tokens:
+        return None
+    ray = import_ray()
+    try:
+        return int(ray.get(meter.kill_tasks.remote(list(tokens)), timeout=timeout_s))
+    except (ray.exceptions.RayError, TimeoutError):
+        return None
 
 
 def submit_batch(items: list[TaskItem], node_id: str, cpus: float, gpus: int, meter: Any) -> Any:

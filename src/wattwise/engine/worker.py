@@ -130,7 +130,9 @@ def _reason(err: BaseException) -> str:
 
 def _launch(item: TaskItem) -> _Running:
     started = time.time()
-    token = job_procs.new_token()
+    # The head names each task's token, so it can have the node stop the task's
+    # processes even if this worker dies; a random one otherwise.
+    token = item.env.get(job_procs.TOKEN_VAR) or job_procs.new_token()
     problem = _setup(item)
     if problem is not None:
         return _Running(item, None, started, token, error=problem)
