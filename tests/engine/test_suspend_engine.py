@@ -85,10 +85,18 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Engine, Fake
     monkeypatch.setattr(head_module.rb, "submit_batch", fake.submit_batch)
     monkeypatch.setattr(head_module.time, "time", lambda: clock[0])
     origin = clock[0] - 60.0
-    # Dirty for the next 3 hours, then clean: worth a pause for a 1 h job due in 20 h.
+    flat = TimeSeries(origin + H * np.arange(30.0), np.full(30, 300.0), "gCO2e/kWh", H)
+    # The refreshed forecast: dirty for the next 3 hours, then clean: worth a pause for
+    # a 1 h job due in 20 h.
     values = np.array([600.0] * 3 + [60.0] * 6 + [600.0] * 20)
     grid = TimeSeries(origin + H * np.arange(len(values)), values, "gCO2e/kWh", H)
-    policy = CarbonAwarePolicy(lambda zone, t0, t1: grid)
+    forecasts = [flat, grid]  # the job starts on the flat one (now is as good as any)
+
+    def forecast(zone: str | None, t0: float, t1: float) -> TimeSeries:
+        # Planning sees the first forecast; the review after the start, the refreshed one.
+        return forecasts[0] if not fake.items else forecasts[1]
+
+    policy = CarbonAwarePolicy(forecast)
     engine = Engine(EngineConfig(store_url=f"sqlite:///{tmp_path / 'w.db'}", meter=False,
                                  home=tmp_path, tick_s=0.0, policy=policy,
                                  suspend_check_s=0.0))  # fmt: skip
