@@ -100,3 +100,50 @@ def test_embedded_ray_listens_on_loopback_and_dies_with_the_head(tmp_path: Path)
     for pid in still:  # do not leave them to the next test, whatever the result
         os.kill(pid, signal.SIGKILL)
     assert not still, f"Ray processes outlived the head: {[_cmdline(p)[:40] for p in still]}"
+
+
+def test_a_task_whose_worker_dies_is_stopped_before_its_rerun(tmp_path: Path) -> None:
+    """A short (batched) task has no PDEATHSIG: when its Ray worker is killed, the node's
+    meter kills the task's processes before the head marks it lost and reruns it."""
+    from wattwise.engine.client import EngineClient
+
+    env = {**os.environ, "WATTWISE_HOME": str(tmp_path)}
+    pids = tmp_path / "pids"
+    client = EngineClient(f"sqlite:///{tmp_path / 'wattwise.db'}")
+    job_id = client.submit(
+        {
+            "command": ["sh", "-c", f"echo $$ >> {pids}; exec sleep 30"],
+            "runtime": "10s",  # short: it goes out in a batch task, without PDEATHSIG
+            "max_attempts": 2,
+        }
+    )
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "wattwise.cli.main", "serve", "--num-cpus", "1", "--no-api"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not pids.exists() and time.monotonic() < deadline:
+            assert serve.poll() is None
+            time.sleep(0.5)
+        first = int(pids.read_text().split()[0])
+        first_ticks = job_procs.start_ticks(first)
+        worker = psutil.Process(first).ppid()
+        assert "_run_batch" in _cmdline(worker) or "ray::" in _cmdline(worker)
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not [
+            t for t in client.tasks(job_id) if t.status == "lost"
+        ]:
+            time.sleep(0.5)
+        assert client.tasks(job_id)[0].status == "lost"
+        assert job_procs.start_ticks(first) != first_ticks, "the task ran on after its worker"
+    finally:
+        os.killpg(serve.pid, signal.SIGKILL)
+        serve.wait()
+        for line in pids.read_text().split() if pids.exists() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(line), signal.SIGKILL)
