@@ -36,7 +36,7 @@ def _history(store: JobStore, n: int, seed: int = 0) -> list[int]:
 
 def test_refits_in_the_background_as_history_grows(tmp_path: Path) -> None:
     store = JobStore(f"sqlite:///{tmp_path / 'w.db'}")
-    planner = RuntimePlanner(store, retrain_min_new=5)
+    planner = RuntimePlanner(store, retrain_min_new=5, refit_interval_s=0.0, batch_s=0.0)
     ids = _history(store, 24)
     planner.finished([JobCompletion(i, "succeeded") for i in ids])  # actuals, into history
     assert planner.wait_idle()
@@ -80,4 +80,24 @@ def test_a_slow_fit_does_not_hold_up_predictions(tmp_path: Path, monkeypatch: An
     assert p.source == "history" and took < 0.5
     release.set()
     assert planner.wait_idle() and planner.fits == 1
+    planner.close()
+
+
+def test_refits_are_held_to_one_per_interval(tmp_path: Path) -> None:
+    """Bounded cost: runs that keep coming refit at most once per interval; the one held
+    back runs when the interval is over, with no new run needed to wake it."""
+    store = JobStore(f"sqlite:///{tmp_path / 'w.db'}")
+    planner = RuntimePlanner(store, retrain_min_new=1, refit_interval_s=5.0, batch_s=0.0)
+    ids = _history(store, 40)
+    for i in ids[:20]:
+        planner.finished([JobCompletion(i, "succeeded")])
+    assert planner.wait_idle() and planner.fits == 1
+    for i in ids[20:]:
+        planner.finished([JobCompletion(i, "succeeded")])
+        assert planner.wait_idle()
+    assert planner.fits == 1 and planner.history_size == 40
+    deadline = time.monotonic() + 20
+    while planner.fits < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert planner.fits == 2
     planner.close()

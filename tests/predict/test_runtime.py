@@ -121,11 +121,10 @@ def test_actual_from_the_store_and_back_into_history(tmp_path: Path) -> None:
         ]
     )
     store.complete_jobs([JobCompletion(job_id, "succeeded")])
-    job = store.get_job(job_id)
-    actual = actual_of(job, store.tasks(job_id))
+    actual = actual_of(store.job_outcomes([job_id])[0])
     assert actual == ActualRuntime(120.0, None)  # first start to last end; not metered
     store.set_actuals([(job_id, actual.to_dict())])
-    rec = record_of(store.get_job(job_id))
+    rec = record_of(store.with_actuals()[0])
     assert rec is not None and rec.duration_s == 120.0 and rec.shards == 2
     assert math.isnan(rec.avg_power_w)
     # A job suspended once: the segment it ran before counts, the pause does not.
@@ -135,7 +134,7 @@ def test_actual_from_the_store_and_back_into_history(tmp_path: Path) -> None:
     second = store.start_tasks([NewTask(job_id, 0, 2, "n")], "h")[job_id][0]
     store.finish_tasks([TaskOutcome(second, "succeeded", started_s=1000.0, ended_s=1045.0)])
     store.complete_jobs([JobCompletion(job_id, "succeeded", measurement=None)])
-    actual = actual_of(store.get_job(job_id), store.tasks(job_id))
+    actual = actual_of(store.job_outcomes([job_id])[0])
     assert actual is not None and actual.runtime_s == 75.0
 
 
@@ -157,3 +156,17 @@ def test_a_database_from_before_the_prediction_columns_opens(tmp_path: Path) -> 
     reopened.complete_jobs([JobCompletion(job_id, "cancelled")])
     reopened.set_predictions([(job_id, {"source": "history"}, 4.0)])
     assert reopened.get_job(job_id).predicted == {"source": "cold-start"}
+
+
+def test_the_regression_is_fitted_only_where_it_can_add_something() -> None:
+    """One job run a thousand times is its own history: no fit wanted, and a fit of
+    varied jobs keeps at most MAX_SAME_RUNS runs of each (cost by variety, not count)."""
+    from wattwise.predict.runtime import MAX_SAME_RUNS
+
+    model = RuntimeModel([_rec(100.0 + i % 7) for i in range(1000)])
+    assert not model.predictor_useful()
+    model.add(_rec(200.0, "python t.py --bs 16"))
+    assert model.predictor_useful()
+    fitted = model.fit_predictor()
+    assert fitted.fitted and len(model.records) == 1001
+    assert sum(len(runs) for runs in model._by_key.values()) == MAX_SAME_RUNS + 1

@@ -36,9 +36,10 @@ class EngineClient:
         for p in parsed:
             check_resources(p.cpus, p.gpus, largest)
         # Planned runtime and latest start by its upper bound (wattwise.engine.predictions).
-        plans = submit_predictions(self.store, parsed, now)
+        dicts = [p.to_dict() for p in parsed]
+        plans = submit_predictions(self.store, dicts, now)
         return self.store.submit_many(
-            [(p.to_dict(), now, latest) for p, (_, latest) in zip(parsed, plans, strict=True)],
+            [(d, now, latest) for d, (_, latest) in zip(dicts, plans, strict=True)],
             [pred.to_dict() for pred, _ in plans],
         )
 

@@ -23,11 +23,11 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wattwise.predict.history import actual_of, job_history, record_of
 from wattwise.predict.model import MIN_HISTORY
-from wattwise.predict.records import features_of
+from wattwise.predict.records import JobFeatures, features_of
 from wattwise.predict.runtime import PredictedRuntime, RuntimeModel, cold_start
 
 if TYPE_CHECKING:
@@ -40,26 +40,27 @@ _STOP = ("stop", None)
 
 
 def submit_predictions(
-    store: JobStore, specs: Sequence[JobSpec], submitted_s: float
+    store: JobStore, specs: Sequence[dict[str, Any]], submitted_s: float
 ) -> list[tuple[PredictedRuntime, float]]:
-    """What a client stores with each job it queues: the prediction and the latest
-    start by its upper bound (epoch s), so a job shows both before any head runs.
+    """What a client stores with each job it queues (``specs``: ``JobSpec.to_dict()``):
+    the prediction and the latest start by its upper bound (epoch s), so a job shows
+    both before any head runs.
 
     From the runs of the same job alone (one query for the names asked, no fitting);
     the head predicts again with its whole model when it takes the job.
     """
-    names = sorted({s.name for s in specs if s.runtime_s is None})
+    names = sorted({str(s.get("name")) for s in specs if s.get("runtime_s") is None})
     records = job_history(store, min(5000, 200 * len(names)), names) if names else []
     model = RuntimeModel(records)
     out = []
     for spec in specs:
-        features = features_of(spec.to_dict())
+        features = features_of(spec)
         try:
             p = model.predict(features)
         except Exception as err:  # never refuse a job for a prediction
             log.warning("runtime prediction failed, planned a cold start: %s", err)
             p = cold_start(features)
-        out.append((p, p.latest_start_s(submitted_s, spec.deadline_s)))
+        out.append((p, p.latest_start_s(submitted_s, spec.get("deadline_s"))))
     return out
 
 
@@ -67,8 +68,9 @@ class RuntimePlanner:
     """Predicted runtimes for the head, and the background thread that learns.
 
     ``retrain_min_new``: refit once this many runs (and at least a tenth of those the
-    last fit saw) came in since; ``max_history``: records kept; ``max_train``: records
-    one fit uses (the latest).
+    last fit saw) came in since, and at most once per ``refit_interval_s`` (s);
+    ``max_history``: records kept; ``max_train``: records one fit uses (the latest);
+    ``batch_s``: how long the thread lets work gather before one pass over it (s).
     """
 
     def __init__(
@@ -78,12 +80,18 @@ class RuntimePlanner:
         max_history: int = 5000,
         max_train: int = 2000,
         retrain_min_new: int = 5,
+        refit_interval_s: float = 30.0,
+        batch_s: float = 0.25,
     ) -> None:
         self.store = store
         self.coverage = coverage
         self.max_history = max_history
         self.max_train = max_train
         self.retrain_min_new = retrain_min_new
+        self.refit_interval_s = refit_interval_s
+        self.batch_s = batch_s
+        self._last_fit = -float("inf")  # time.monotonic() of the last fit
+        self._refit_asked = False
         self.fits = 0  # quantile-regression fits done
         self._model: RuntimeModel | None = None
         self._added = 0  # runs added to the history (loaded ones included)
@@ -98,7 +106,9 @@ class RuntimePlanner:
 
     def predict(self, spec: JobSpec) -> PredictedRuntime:
         """The plan for ``spec``; cold start (error logged once) if the model raises."""
-        features = features_of(spec.to_dict())
+        return self._predict(features_of(spec.to_dict()))
+
+    def _predict(self, features: JobFeatures) -> PredictedRuntime:
         try:
             model = self._history()
             with self._lock:
@@ -113,14 +123,14 @@ class RuntimePlanner:
         """``record`` with its latest start by the upper bound, and the runtime to plan
         with (s). Predicts each job once; the prediction is saved on the job."""
         p = self._planned.get(record.id)
-        if p is None:
-            p = self._planned[record.id] = self.predict(spec)
+        latest = None
+        if p is None:  # the stored spec is the dict form of ``spec``: no conversion
+            p = self._planned[record.id] = self._predict(features_of(record.spec))
             latest = p.latest_start_s(record.submitted_s, spec.deadline_s)
-            if record.predicted != p.to_dict() or record.latest_start_s != latest:
-                self._send("save", (record.id, p.to_dict(), latest))
-        latest = p.latest_start_s(record.submitted_s, spec.deadline_s)
-        if record.latest_start_s != latest or record.predicted is None:
-            record = dataclasses.replace(record, latest_start_s=latest, predicted=p.to_dict())
+            saved = p.to_dict()
+            if record.predicted != saved or record.latest_start_s != latest:
+                self._send("save", (record.id, saved, latest))
+                record = dataclasses.replace(record, latest_start_s=latest, predicted=saved)
         return record, p.runtime_s
 
     def finished(self, completions: Sequence[JobCompletion]) -> None:
@@ -170,8 +180,16 @@ class RuntimePlanner:
         self._queue.put((kind, payload))
 
     def _run(self) -> None:
+        _lowest_priority()  # background work: the head's thread and its jobs go first
         while True:
-            items = [self._queue.get()]
+            try:  # a refit held back by refit_interval_s runs when its time comes
+                items = [self._queue.get(timeout=self._refit_wait_s())]
+            except queue.Empty:
+                items = []
+            if items and items[0] != _STOP:
+                # Let a burst gather: one transaction for many jobs, not one each, so
+                # the head's own writes seldom wait for the store's lock.
+                time.sleep(self.batch_s)
             while True:
                 try:
                     items.append(self._queue.get_nowait())
@@ -193,32 +211,43 @@ class RuntimePlanner:
         done = [int(p) for kind, p in items if kind == "finished"]  # type: ignore[call-overload]
         model = self._history()
         actuals = []
-        for job_id in done:
-            job = self.store.get_job(job_id)
-            actual = actual_of(job, self.store.tasks(job_id))
+        for job in self.store.job_outcomes(done) if done else []:
+            actual = actual_of(job)
             if actual is None:
                 continue
-            actuals.append((job_id, actual.to_dict()))
-            rec = record_of(dataclasses.replace(job, actual=actual.to_dict()))
+            actuals.append((job.job_id, actual.to_dict()))
+            rec = record_of(job, actual.to_dict())
             if rec is not None:
                 with self._lock:
                     model.add(rec)
                     self._added += 1
         self.store.set_actuals(actuals)
-        if any(kind == "refit" for kind, _ in items) or self._refit_due():
+        self._refit_asked |= any(kind == "refit" for kind, _ in items)
+        if self._refit_wanted() and self._refit_wait_s() == 0.0:
             self._refit(model)
 
-    def _refit_due(self) -> bool:
+    def _refit_wanted(self) -> bool:
         new = self._added - self._fitted_at
-        return self._added >= MIN_HISTORY and new >= max(
-            self.retrain_min_new, self._fitted_at // 10
+        model = self._model
+        if model is None or not model.predictor_useful():
+            return False  # every job seen is its own history: a fit would add nothing
+        return self._refit_asked or (
+            self._added >= MIN_HISTORY and new >= max(self.retrain_min_new, self._fitted_at // 10)
         )
+
+    def _refit_wait_s(self) -> float | None:
+        """Seconds until a wanted refit may run (0: now); ``None``: none wanted."""
+        if not self._refit_wanted():
+            return None
+        return max(0.0, self._last_fit + self.refit_interval_s - time.monotonic())
 
     def _refit(self, model: RuntimeModel) -> None:
         from threadpoolctl import threadpool_limits
 
         with self._lock:
             self._fitted_at = self._added
+            self._refit_asked = False
+            self._last_fit = time.monotonic()
             trainer = RuntimeModel(list(model.records)[-self.max_train :], self.coverage)
         try:
             with threadpool_limits(1):  # one core: the head and its jobs keep the rest
@@ -234,3 +263,13 @@ class RuntimePlanner:
         if kind not in self._logged:
             self._logged.add(kind)
             log.error("%s", message)
+
+
+def _lowest_priority() -> None:
+    """Give the calling thread the lowest CPU priority (Linux: threads have their own
+    nice value); elsewhere, or without permission, leave it."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)

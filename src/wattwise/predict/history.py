@@ -19,26 +19,17 @@ from wattwise.predict.records import HistoryRecord, features_of
 from wattwise.predict.runtime import ActualRuntime, PredictedRuntime, RuntimeModel
 
 if TYPE_CHECKING:
-    from wattwise.store.jobs import JobRecord, JobStore, TaskRecord
+    from wattwise.store.jobs import JobOutcome, JobStore
 
 
-def actual_of(job: JobRecord, tasks: Sequence[TaskRecord]) -> ActualRuntime | None:
+def actual_of(job: JobOutcome) -> ActualRuntime | None:
     """How long a succeeded job ran and at what average power, beside its prediction.
 
     ``None`` for a job that did not succeed or whose tasks have no times."""
-    if job.status != "succeeded":
+    if job.status != "succeeded" or job.first_start_s is None or job.last_end_s is None:
         return None
-    ok = [t for t in tasks if t.status == "succeeded" and t.ended_s is not None]
-    starts = [t.started_s for t in ok if t.started_s is not None]
-    if not ok or not starts:
-        return None
-    runtime_s = max(t.ended_s for t in ok if t.ended_s is not None) - min(starts)
     # Work done in segments the head suspended (for cleaner hours) counts; the pause not.
-    runtime_s += sum(
-        t.ended_s - t.started_s
-        for t in tasks
-        if t.status == "suspended" and t.started_s is not None and t.ended_s is not None
-    )
+    runtime_s = job.last_end_s - job.first_start_s + job.suspended_s
     if not runtime_s > 0:
         return None
     power_w = job.energy_j / runtime_s if job.energy_j is not None else None
@@ -46,9 +37,10 @@ def actual_of(job: JobRecord, tasks: Sequence[TaskRecord]) -> ActualRuntime | No
     return ActualRuntime.compare(runtime_s, power_w, predicted)
 
 
-def record_of(job: JobRecord) -> HistoryRecord | None:
-    """The history record of a succeeded job with an actual runtime."""
-    actual = job.actual or {}
+def record_of(job: JobOutcome, actual: dict[str, Any] | None = None) -> HistoryRecord | None:
+    """The history record of a succeeded job with an actual runtime (``actual``, else
+    the one stored)."""
+    actual = actual if actual is not None else (job.actual or {})
     runtime_s = actual.get("runtime_s")
     if not isinstance(runtime_s, int | float) or not runtime_s > 0:
         return None

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -70,9 +70,14 @@ class PredictedRuntime:
         return max(submitted_s, deadline_s - self.runtime_upper_s)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["source"] = str(self.source)
-        return out
+        return {
+            "runtime_s": self.runtime_s,
+            "runtime_upper_s": self.runtime_upper_s,
+            "power_w": self.power_w,
+            "source": str(self.source),
+            "n": self.n,
+            "coverage": self.coverage,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PredictedRuntime:
@@ -114,7 +119,13 @@ class ActualRuntime:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "runtime_s": self.runtime_s,
+            "power_w": self.power_w,
+            "runtime_abs_error_s": self.runtime_abs_error_s,
+            "runtime_error_pct": self.runtime_error_pct,
+            "within_upper": self.within_upper,
+        }
 
 
 def cold_start(features: JobFeatures, coverage: float = 0.9) -> PredictedRuntime:
@@ -170,10 +181,18 @@ class RuntimeModel:
         self.records.append(record)
         self._by_key.setdefault(record.key, deque(maxlen=MAX_SAME_RUNS)).append(record)
 
+    def predictor_useful(self) -> bool:
+        """Whether the quantile regression could add anything: some job name was run
+        with more than one set of features (else each job is its own history)."""
+        seen: dict[str, tuple[str, str, int, int, int, str]] = {}
+        return any(seen.setdefault(key[0], key) != key for key in self._by_key)
+
     def fit_predictor(self, max_train: int = 2000) -> Predictor:
-        """Fit the quantile regression on the latest ``max_train`` records (slow)."""
-        latest = list(self.records)[-max_train:]
-        return Predictor(coverage=self.coverage).fit(latest)
+        """Fit the quantile regression (slow) on the latest ``max_train`` records, at
+        most ``MAX_SAME_RUNS`` of each job: the cost grows with the variety of jobs,
+        not with how often one ran."""
+        kept = sorted((r for runs in self._by_key.values() for r in runs), key=lambda r: r.ended_s)
+        return Predictor(coverage=self.coverage).fit(kept[-max_train:])
 
     def use_predictor(self, predictor: Predictor | None) -> None:
         self.predictor = predictor
