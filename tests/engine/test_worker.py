@@ -50,18 +50,31 @@ def test_a_batch_reports_each_task(tmp_path: Path) -> None:
     assert all(r.node_id == "node-a" for r in results)
 
 
+def _interrupt_once(started: Path) -> None:
+    """Raise KeyboardInterrupt in the main thread (as Ray's cancel does in the task's
+    thread) once the task has written ``started``: a fixed delay raced the launch on a
+    loaded machine."""
+
+    def wait_then_interrupt() -> None:
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        _thread.interrupt_main()
+
+    threading.Thread(target=wait_then_interrupt, daemon=True).start()
+
+
 def test_cancel_sends_sigterm_then_reports_cancelled(tmp_path: Path) -> None:
-    marker = tmp_path / "term"
-    script = f"trap 'echo term > {marker}; exit 143' TERM; sleep 30 & wait"
+    marker, started = tmp_path / "term", tmp_path / "started"
+    script = f"trap 'echo term > {marker}; exit 143' TERM; touch {started}; sleep 30 & wait"
     item = _item(1, ["sh", "-c", script], tmp_path, grace_s=5.0)
-    # Ray's cancel raises KeyboardInterrupt in the task's thread; do the same.
-    timer = threading.Timer(0.8, _thread.interrupt_main)
-    timer.start()
+    _interrupt_once(started)
     start = time.monotonic()
     [result] = run_items([item], None, "node-a")
     assert result.cancelled and result.exit_code == 143
     assert marker.read_text().strip() == "term"
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 20  # not the 30 s sleep
 
 
 def test_a_setup_error_fails_that_task_alone_with_the_path(tmp_path: Path) -> None:
@@ -134,8 +147,7 @@ def test_cancel_reaches_a_grandchild_that_left_with_setsid(tmp_path: Path) -> No
         " sleep 30"
     )
     item = _item(1, ["sh", "-c", script], tmp_path, grace_s=0.5)
-    timer = threading.Timer(1.0, _thread.interrupt_main)
-    timer.start()
+    _interrupt_once(pidfile)
     [result] = run_items([item], None, "node-a")
     assert result.cancelled
     grandchild = int(pidfile.read_text())

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, shared_file
 from wattwise.errors import DataFormatError
 from wattwise.schedule.cluster import load_cluster
 
@@ -13,6 +13,7 @@ EXAMPLES = REPO_ROOT / "examples" / "clusters"
 
 @pytest.mark.parametrize("name", ["pai", "azure", "pai1k"])
 def test_example_clusters_load(name: str) -> None:
+    shared_file("solar", "solar_example.csv")  # the PV groups' measured profile
     cl = load_cluster(EXAMPLES / f"hetero-solar-{name}.yaml")
     assert len(cl.groups) == 2
     solar = [g for g in cl.groups if g.solar_peak_w > 0]
