@@ -259,7 +259,7 @@ def lightning_hook_rounds(rounds: int, epochs: int) -> tuple[dict[int, list[floa
 def log_line_cost(sizes: tuple[int, ...] = (0, 1_000, 10_000)) -> dict[str, float]:
     """What one log line's figures (``RunHandle.so_far``) cost once the run's window
     holds N samples, as after N x 0.5 s of training; the samples are real snapshots,
-    appended as the sampler appends them. Units: µs."""
+    taken as the sampler takes them. Units: µs."""
     from wattwise.node_run import RunHandle
 
     handle = RunHandle("bench log line", store=False, intensity_g_per_kwh=INTENSITY)
@@ -267,14 +267,15 @@ def log_line_cost(sizes: tuple[int, ...] = (0, 1_000, 10_000)) -> dict[str, floa
     assert meter is not None
     out: dict[str, float] = {}
     for n in sizes:
-        while len(meter._samples) < n:
-            meter._samples.append(meter._snapshot())
+        with meter._lock:
+            while len(meter._timeline) < n:
+                meter._take()
         reps = 50 if n < 5_000 else 5
         t = CLOCK()
         for _ in range(reps):
             handle.so_far()
         out[str(n)] = (CLOCK() - t) / reps / 1e3
-        del meter._samples[n:]
+        del meter._timeline[n:]
     handle.close()
     return out
 

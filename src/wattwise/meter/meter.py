@@ -7,7 +7,6 @@ timeline and keep counters that wrap (RAPL) or only report power (some GPUs) exa
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -32,6 +31,12 @@ class _Snapshot:
     t_s: float  # wall clock, UTC epoch seconds
     mono_s: float  # monotonic clock, for durations
     energy_j: dict[str, float]
+
+
+@dataclass(frozen=True)
+class _Window:
+    start: _Snapshot
+    first: int  # absolute index in the meter's timeline of this window's first interval
 
 
 class Meter:
@@ -67,8 +72,14 @@ class Meter:
         self.interval_s = min([interval_s, *(x for x in limits if x is not None)])
         self._devices = [d for s in self.sources for d in s.devices()]
         self._lock = threading.Lock()
-        self._open: dict[str, _Snapshot] = {}
-        self._samples: list[_Snapshot] = []
+        self._counted = [d.name for d in self._devices if d.in_total]
+        self._open: dict[str, _Window] = {}
+        # Every snapshot taken while a window is open becomes one interval of the shared
+        # timeline as it is taken (its power since the previous snapshot), so a window's
+        # timeline is a slice of it and neither peek nor end rebuilds it.
+        self._last: _Snapshot | None = None
+        self._timeline: list[PowerSample] = []
+        self._pruned = 0  # intervals dropped from the front of _timeline
         self._sampling = sample
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -85,13 +96,31 @@ class Meter:
             energy.update(source.read_j())
         return _Snapshot(time.time(), time.monotonic(), energy)
 
+    def _take(self) -> _Snapshot:
+        """Read every source and add the interval since the last reading. Call with the lock."""
+        snap = self._snapshot()
+        prev = self._last
+        if prev is not None:
+            dt = snap.mono_s - prev.mono_s
+            if dt > 0:
+                e = sum(snap.energy_j[n] - prev.energy_j[n] for n in self._counted)
+                self._timeline.append(PowerSample(t_s=snap.t_s, power_w=e / dt, energy_j=e))
+        self._last = snap
+        return snap
+
+    def _position(self) -> int:
+        return self._pruned + len(self._timeline)
+
+    def _slice(self, window: _Window) -> tuple[PowerSample, ...]:
+        return tuple(self._timeline[window.first - self._pruned :])
+
     def _sample_loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             with self._lock:
                 if not self._open:
                     continue
                 try:
-                    self._samples.append(self._snapshot())
+                    self._take()
                 except (WattwiseError, OSError, ValueError) as err:
                     # Keep sampling: end() reads afresh and raises if the fault persists.
                     message = f"sampling failed: {err}"
@@ -112,33 +141,34 @@ class Meter:
         with self._lock:
             if name in self._open:
                 raise WindowError(f"window {name!r} is already open")
-            snap = self._snapshot()
-            self._open[name] = snap
-            self._samples.append(snap)
+            snap = self._take()
+            self._open[name] = _Window(snap, self._position())
         self._ensure_sampler()
 
     def end(self, name: str) -> Measurement:
         """Close window ``name`` and return what it cost."""
         with self._lock:
-            start = self._open.pop(name, None)
-            if start is None:
+            window = self._open.pop(name, None)
+            if window is None:
                 raise WindowError(f"window {name!r} was not begun")
-            stop = self._snapshot()
-            self._samples.append(stop)
-            inside = [s for s in self._samples if start.mono_s <= s.mono_s <= stop.mono_s]
+            stop = self._take()
+            timeline = self._slice(window)
             self._prune()
-        return self._measurement(name, start, stop, inside)
+        return self._measurement(name, window.start, stop, timeline)
 
     def peek(self, name: str) -> Measurement:
-        """What open window ``name`` has cost so far, without closing it."""
+        """What open window ``name`` has cost so far, without closing it.
+
+        Costs one reading of the sources and a copy of the window's timeline: the
+        intervals are computed once, as they are sampled (bench/integrations.py).
+        """
         with self._lock:
-            start = self._open.get(name)
-            if start is None:
+            window = self._open.get(name)
+            if window is None:
                 raise WindowError(f"window {name!r} was not begun")
-            now = self._snapshot()
-            self._samples.append(now)
-            inside = [s for s in self._samples if s.mono_s >= start.mono_s]
-        return self._measurement(name, start, now, inside)
+            now = self._take()
+            timeline = self._slice(window)
+        return self._measurement(name, window.start, now, timeline)
 
     def is_open(self, name: str) -> bool:
         with self._lock:
@@ -155,34 +185,34 @@ class Meter:
             out.append(self.end(name))
 
     def _prune(self) -> None:
-        # Keep only samples some open window still needs.
+        # Keep only the intervals some open window still needs.
         if not self._open:
-            self._samples.clear()
+            self._pruned = self._position()
+            self._timeline.clear()
+            self._last = None
             return
-        oldest = min(s.mono_s for s in self._open.values())
-        self._samples = [s for s in self._samples if s.mono_s >= oldest]
+        oldest = min(w.first for w in self._open.values())
+        if oldest > self._pruned:
+            del self._timeline[: oldest - self._pruned]
+            self._pruned = oldest
 
     def _measurement(
-        self, name: str, start: _Snapshot, stop: _Snapshot, inside: list[_Snapshot]
+        self,
+        name: str,
+        start: _Snapshot,
+        stop: _Snapshot,
+        timeline: tuple[PowerSample, ...],
     ) -> Measurement:
         devices = tuple(
             d.used(max(0.0, stop.energy_j[d.name] - start.energy_j[d.name])) for d in self._devices
         )
-        counted = [d.name for d in self._devices if d.in_total]
-        timeline: list[PowerSample] = []
-        for prev, cur in itertools.pairwise(inside):
-            dt = cur.mono_s - prev.mono_s
-            if dt <= 0:
-                continue
-            e = sum(cur.energy_j[n] - prev.energy_j[n] for n in counted)
-            timeline.append(PowerSample(t_s=cur.t_s, power_w=e / dt, energy_j=e))
         duration = stop.mono_s - start.mono_s
         return Measurement(
             name=name,
             start_s=start.t_s,
             end_s=start.t_s + duration,
             devices=devices,
-            timeline=tuple(timeline),
+            timeline=timeline,
         )
 
     def close(self) -> None:
