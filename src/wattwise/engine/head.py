@@ -15,18 +15,28 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 from wattwise.engine import ray_backend as rb
+from wattwise.engine.backend import (
+    Backend,
+    BatchHandle,
+    Cancelled,
+    Finished,
+    NodeInfo,
+    NodeLost,
+    TaskRaised,
+    task_token,
+)
+from wattwise.engine.backend import one_line as _one_line
 from wattwise.engine.carbon import CarbonAccountant, ProviderFor
-from wattwise.engine.node_meter import JobEnergy
+from wattwise.engine.node_meter import JobEnergy, NodeTotals
 from wattwise.engine.policy import AsapPolicy, NodeView, PendingJob, Placement, PlacementPolicy
 from wattwise.engine.power import UNKNOWN_RUNTIME_S, PowerPlan, limits_meta, plan_for_job
 from wattwise.engine.predictions import RuntimePlanner
@@ -83,6 +93,19 @@ class EngineConfig:
     suspend_check_s: float = 60.0
     #: Suspend-resume of interruptible jobs toward cleaner hours (``schedule.suspend``).
     suspend: bool = True
+    #: The cluster (``engine.backend``); default: a ``RayBackend`` on ``address``
+    #: (or an embedded instance with ``num_cpus``, ``labels``, ``ray_host``).
+    backend: Backend | None = None
+
+
+@dataclass(frozen=True)
+class _TaskEnergy:
+    """One finished task's share of a job's energy, its carbon and where it ran."""
+
+    energy: JobEnergy
+    co2e_g: float | None
+    intensity_source: str
+    node_name: str
 
 
 @dataclass
@@ -96,7 +119,7 @@ class _Job:
     placement: Placement | None = None
     running: set[int] = field(default_factory=set)  # task ids in flight
     done: set[int] = field(default_factory=set)  # shards that succeeded
-    energies: list[tuple[JobEnergy, float | None, str, str]] = field(default_factory=list)
+    energies: list[_TaskEnergy] = field(default_factory=list)
     nodes: set[str] = field(default_factory=set)
     failed: str | None = None
     exit_code: int | None = None
@@ -121,12 +144,24 @@ class _InFlight:
     node_id: str
 
 
+class _BatchKey(NamedTuple):
+    """What tasks share one batch: short jobs by node; a long one (``task_id``) alone."""
+
+    node_id: str
+    task_id: int | None
+
+
 class Engine:
-    """Runs the queue in the store on a Ray cluster. One head per store at a time."""
+    """Runs the queue in the store on a cluster (``config.backend``, default Ray). One
+    head per store at a time."""
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.store = JobStore(self.config.store_url)
+        cfg = self.config
+        self.backend: Backend = cfg.backend or rb.RayBackend(
+            cfg.address, cfg.num_cpus, cfg.labels, cfg.ray_host
+        )
         self.policy: PlacementPolicy = self.config.policy or AsapPolicy()
         self.head_id = uuid.uuid4().hex[:16]
         self.carbon = CarbonAccountant(self.config.carbon)
@@ -139,10 +174,9 @@ class Engine:
             self.home = home()
         self._jobs: dict[int, _Job] = {}
         self._runs: RunStore | None = None  # past runs, read for power profiles
-        self._inflight: dict[Any, list[_InFlight]] = {}
-        self._nodes: dict[str, rb.NodeInfo] = {}
-        self._meters: dict[str, Any] = {}
-        self._meter_starting: dict[Any, str] = {}
+        self._inflight: dict[BatchHandle, list[_InFlight]] = {}
+        self._nodes: dict[str, NodeInfo] = {}
+        self._meter_starting: set[str] = set()  # nodes whose meter is starting
         self._meter_ready: set[str] = set()
         self._dead: set[str] = set()  # nodes whose tasks died with them
         self._max_seen_id = 0
@@ -159,10 +193,8 @@ class Engine:
     # -- life cycle --------------------------------------------------------------
 
     def start(self) -> None:
-        """Connect to Ray, requeue what a previous head left running, read the nodes."""
-        rb.connect(
-            self.config.address, self.config.num_cpus, self.config.labels, self.config.ray_host
-        )
+        """Connect to the cluster, requeue what a previous head left running, read the nodes."""
+        self.backend.connect()
         self.recovered = self.store.recover(self.head_id)
         self._sync_nodes(force=True)
         self.wait_for_meters()
@@ -175,14 +207,16 @@ class Engine:
         grace, SIGKILL) so they do not go on beside their requeued copies on a shared
         cluster; interruptible jobs can checkpoint in the grace period."""
         if stop_running and self._inflight:
-            ray = rb.import_ray()
-            refs = list(self._inflight)
-            for ref in refs:
-                ray.cancel(ref)
+            handles = list(self._inflight)
+            for handle in handles:
+                self.backend.cancel(handle)
             grace = max((j.spec.grace_s for j in self._jobs.values()), default=0.0)
-            ray.wait(refs, num_returns=len(refs), timeout=grace + 2.0)
+            deadline = time.monotonic() + grace + 2.0
+            while handles and time.monotonic() < deadline:
+                done = set(self.backend.wait(handles, deadline - time.monotonic()))
+                handles = [h for h in handles if h not in done]
         self._inflight.clear()
-        self._meters.clear()
+        self.backend.close()
         self.predictions.close()  # predict14
         self._started = False
 
@@ -213,8 +247,7 @@ class Engine:
     def _wait(self, seconds: float) -> None:
         """Sleep, but wake as soon as a task in flight finishes."""
         if self._inflight:
-            ray = rb.import_ray()
-            ray.wait(list(self._inflight), num_returns=1, timeout=seconds)
+            self.backend.wait(list(self._inflight), seconds)
         else:
             time.sleep(seconds)
 
@@ -252,24 +285,28 @@ class Engine:
 
     def _sync_nodes(self, force: bool = False) -> None:
         self._last_nodes = time.time()
-        nodes = {n.node_id: n for n in rb.list_nodes() if n.alive and n.node_id not in self._dead}
+        nodes = {
+            n.node_id: n
+            for n in self.backend.list_nodes()
+            if n.alive and n.node_id not in self._dead
+        }
         if not force and nodes.keys() == self._nodes.keys():
             return
         gone = self._nodes.keys() - nodes.keys()
         joined = nodes.keys() - self._nodes.keys()
         self._nodes = nodes
         for node_id in gone:
-            self._meters.pop(node_id, None)
+            self.backend.drop_meter(node_id)
+            self._meter_starting.discard(node_id)
             self._meter_ready.discard(node_id)
             self._lose_node(node_id)
         if self.config.meter:
             for node_id in joined:
-                actor = rb.start_meter(
+                self.backend.start_meter(
                     node_id, self.config.meter_sources, self.config.meter_interval_s
                 )
-                self._meters[node_id] = actor
                 # A node takes jobs once its meter runs, so no job goes unmetered.
-                self._meter_starting[actor.cpu_s.remote()] = node_id
+                self._meter_starting.add(node_id)
         from wattwise.store.jobs import NodeRecord
 
         now = time.time()
@@ -284,33 +321,29 @@ class Engine:
             log.info("nodes: %d live (+%d, -%d)", len(nodes), len(joined), len(gone))
         self._replan = True
 
-    def _check_meters(self) -> None:
-        ray = rb.import_ray()
-        refs = list(self._meter_starting)
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-        for ref in ready:
-            node_id = self._meter_starting.pop(ref)
-            try:
-                ray.get(ref)
-            except ray.exceptions.RayError as err:
+    def _check_meters(self, timeout_s: float = 0.0) -> None:
+        for ready in self.backend.meters_ready(timeout_s):
+            if ready.node_id not in self._meter_starting:
+                continue  # the node left meanwhile
+            self._meter_starting.discard(ready.node_id)
+            if ready.error is not None:
                 # Run jobs there anyway; their tasks will say they have no energy figure.
-                log.warning("meter on node %s failed to start: %s", node_id[:12], _one_line(err))
-                self._meters.pop(node_id, None)
-            self._meter_ready.add(node_id)
+                log.warning("meter on node %s failed to start: %s", ready.node_id[:12],
+                            ready.error)  # fmt: skip
+            self._meter_ready.add(ready.node_id)
             self._replan = True
 
     def wait_for_meters(self, timeout_s: float = 120.0) -> None:
         """Block until every node's meter runs (or ``timeout_s`` passes)."""
         deadline = time.monotonic() + timeout_s
         while self._meter_starting and time.monotonic() < deadline:
-            rb.import_ray().wait(list(self._meter_starting), num_returns=1, timeout=0.5)
-            self._check_meters()
+            self._check_meters(timeout_s=0.5)
 
     def _lose_node(self, node_id: str) -> None:
         """Tasks on a node that left are lost: requeue them elsewhere."""
-        for ref, tasks in list(self._inflight.items()):
+        for handle, tasks in list(self._inflight.items()):
             if tasks and tasks[0].node_id == node_id:
-                del self._inflight[ref]
+                del self._inflight[handle]
                 self._lost(tasks, f"node {node_id[:12]} died", node_id)
 
     def node_views(self) -> list[NodeView]:
@@ -502,7 +535,7 @@ class Engine:
         for job, _, _ in chosen:
             if job.record.id in started:
                 job.segment_started_s, job.resume_at_s, job.resume_latest_s = now, None, None
-        batches: dict[tuple[str, bool], list[tuple[_Job, int, int]]] = {}
+        batches: dict[_BatchKey, list[tuple[_Job, int, int]]] = {}
         ids_left = {job_id: list(ids) for job_id, ids in started.items()}
         for job, shard, node in chosen:
             ids = ids_left.get(job.record.id)
@@ -510,15 +543,11 @@ class Engine:
                 self._jobs.pop(job.record.id, None)
                 continue
             task_id = ids.pop(0)
-            short = self._short(job.spec)
-            key = (node, short)
-            if not short:
-                key = (f"{node}/{task_id}", False)
+            key = _BatchKey(node, None if self._short(job.spec) else task_id)
             batches.setdefault(key, []).append((job, shard, task_id))
-        for (node_key, _), members in batches.items():
-            node = node_key.split("/")[0]
+        for key, members in batches.items():
             for i in range(0, len(members), self.config.batch_max):
-                self._submit_or_fail(node, members[i : i + self.config.batch_max])
+                self._submit_or_fail(key.node_id, members[i : i + self.config.batch_max])
         return True
 
     def _submit_or_fail(self, node: str, members: list[tuple[_Job, int, int]]) -> None:
@@ -551,7 +580,7 @@ class Engine:
             **spec.env,
             "WATTWISE_JOB_ID": str(job_id),
             "WATTWISE_ATTEMPT": str(job.attempt),
-            "WATTWISE_JOB_TOKEN": rb.task_token(self.head_id, task_id),
+            "WATTWISE_JOB_TOKEN": task_token(self.head_id, task_id),
         }
         if shard_value is not None:
             env["WATTWISE_SHARD"] = shard_value
@@ -572,6 +601,7 @@ class Engine:
             task_id=task_id,
             job_id=job_id,
             key=f"{job_id}/{shard}/{job.attempt}/{task_id}",
+            shard=shard,
             argv=tuple(spec.argv(shard_value)),
             env=env,
             cwd=spec.cwd,
@@ -611,8 +641,8 @@ class Engine:
         items = [self._item(job, shard, task_id) for job, shard, task_id in members]
         cpus = sum(job.spec.cpus for job, _, _ in members)
         gpus = sum(job.spec.gpus for job, _, _ in members)
-        ref = rb.submit_batch(items, node, cpus, gpus, self._meters.get(node))
-        self._inflight[ref] = [
+        handle = self.backend.submit(items, node, cpus, gpus)
+        self._inflight[handle] = [
             _InFlight(task_id, job.record.id, shard, node) for job, shard, task_id in members
         ]
         for job, _, task_id in members:
@@ -624,52 +654,41 @@ class Engine:
     def _harvest(self) -> bool:
         if not self._inflight:
             return False
-        ray = rb.import_ray()
-        ready, _ = ray.wait(list(self._inflight), num_returns=len(self._inflight), timeout=0)
+        ready = self.backend.wait(list(self._inflight), 0.0)
         if not ready:
             return False
         outcomes: list[TaskOutcome] = []
-        for ref in ready:
-            tasks = self._inflight.pop(ref, None)
+        for handle in ready:
+            tasks = self._inflight.pop(handle, None)
             if tasks is None:
                 continue
-            try:
-                results: list[TaskResult] = ray.get(ref)
-            except ray.exceptions.TaskCancelledError:
+            end = self.backend.outcome(handle)
+            if isinstance(end, Finished):
+                outcomes += [self._result(res) for res in end.results]
+                continue
+            if isinstance(end, Cancelled):
                 outcomes += [TaskOutcome(t.task_id, "cancelled", error="cancelled") for t in tasks]
                 for t in tasks:
                     self._task_ended(t.job_id, t.task_id)
                 continue
-            except ray.exceptions.RayError as err:
-                node = tasks[0].node_id
-                dead = (
-                    isinstance(err, ray.exceptions.NodeDiedError)
-                    or node not in self._nodes
-                    or not self._node_alive(node)
-                )
-                if dead:
-                    # Ray's node table can lag behind the task error: stop using it now.
-                    self._dead.add(node)
-                    self._sync_nodes(force=True)
-                else:  # the worker died, its tasks may not have: stop them first
-                    tokens = [rb.task_token(self.head_id, t.task_id) for t in tasks]
-                    rb.kill_tasks(self._meters.get(node), tokens)
-                if not dead and isinstance(err, ray.exceptions.RayTaskError):
-                    # The task's own code raised on a live node: running it again would
-                    # fail the same way (the worker stops its processes before it raises).
-                    self._fail_tasks([(t.job_id, t.task_id) for t in tasks], _one_line(err))
-                    continue
-                self._lost(tasks, _one_line(err), node if dead else None)
+            node = tasks[0].node_id
+            dead = isinstance(end, NodeLost) or node not in self._nodes
+            if dead:
+                # The cluster's node table can lag behind the task error: stop using it now.
+                self._dead.add(node)
+                self._sync_nodes(force=True)
+            else:  # the worker died, its tasks may not have: stop them first
+                self.backend.kill_tasks(node, [task_token(self.head_id, t.task_id) for t in tasks])
+            if not dead and isinstance(end, TaskRaised):
+                # The task's own code raised on a live node: running it again would
+                # fail the same way (the worker stops its processes before it raises).
+                self._fail_tasks([(t.job_id, t.task_id) for t in tasks], end.message)
                 continue
-            for res in results:
-                outcomes.append(self._result(res))
+            self._lost(tasks, end.message, node if dead else None)
         self.store.finish_tasks(outcomes)
         self._finish_suspensions()
         self._complete_finished()
         return True
-
-    def _node_alive(self, node_id: str) -> bool:
-        return any(n.node_id == node_id and n.alive for n in rb.list_nodes())
 
     def _result(self, res: TaskResult) -> TaskOutcome:
         job = self._jobs.get(res.job_id)
@@ -693,8 +712,9 @@ class Engine:
             job.power_limits_w += res.power_limits_w
             job.running.discard(res.task_id)
             if res.energy is not None:
-                job.energies.append((res.energy, co2e, source, node.name if node else res.node_id))
-            shard = int(res.key.split("/")[1])
+                where = node.name if node else res.node_id
+                job.energies.append(_TaskEnergy(res.energy, co2e, source, where))
+            shard = res.shard
             if status == "suspended":
                 job.todo.append(shard)
             elif status == "succeeded":
@@ -767,16 +787,15 @@ class Engine:
         ids = self.store.cancel_requested_running()
         if not ids:
             return False
-        ray = rb.import_ray()
         wanted = set(ids)
         for job_id in ids:
             job = self._jobs.get(job_id)
             if job is not None:
                 job.cancelled = True
                 job.todo.clear()
-        for ref, tasks in self._inflight.items():
+        for handle, tasks in self._inflight.items():
             if {t.job_id for t in tasks} <= wanted and any(t.job_id in wanted for t in tasks):
-                ray.cancel(ref)  # a batch shared with other jobs runs out (short by rule)
+                self.backend.cancel(handle)  # a batch shared with other jobs runs out
         self._complete_finished()
         # Jobs this head does not run (a previous head's) are closed here.
         orphans = [i for i in ids if i not in self._jobs]
@@ -833,7 +852,7 @@ class Engine:
             job.resume_latest_s = spec.deadline_s - remaining - RESTART_OVERHEAD_S
             log.info("job %d: pausing until %s (%s)", job.record.id,
                      iso_utc(advice.resume_at_s), advice.reason)  # fmt: skip
-            rb.import_ray().cancel(refs[0])
+            self.backend.cancel(refs[0])
             paused = True
         return paused
 
@@ -873,7 +892,7 @@ class Engine:
                     command=job.spec.argv()
                     if not job.spec.shards
                     else job.spec.argv(job.spec.shards[0]),
-                    host=",".join(sorted({e[3] for e in job.energies})),
+                    host=",".join(sorted({e.node_name for e in job.energies})),
                     cpus=job.spec.cpus,
                     exit_code=job.exit_code if status == "failed" else 0,
                     error=error,
@@ -894,15 +913,13 @@ class Engine:
 
     # -- figures -----------------------------------------------------------------
 
-    def node_totals(self) -> dict[str, Any]:
-        """Each live node's metered totals (``NodeTotals``), by node id."""
-        ray = rb.import_ray()
-        return {node: ray.get(actor.totals.remote()) for node, actor in self._meters.items()}
+    def node_totals(self) -> dict[str, NodeTotals]:
+        """Each live node's metered totals, by node id."""
+        return self.backend.node_totals()
 
     def meter_cpu_s(self) -> float:
         """CPU time the node meters used. Units: s."""
-        ray = rb.import_ray()
-        return float(sum(ray.get([a.cpu_s.remote() for a in self._meters.values()])))
+        return self.backend.meter_cpu_s()
 
     @property
     def idle(self) -> bool:
@@ -918,7 +935,8 @@ def _job_measurement(job: _Job) -> Measurement | None:
     timeline: list[PowerSample] = []
     co2e: float | None = 0.0
     sources: set[str] = set()
-    for energy, c, source, _ in job.energies:
+    for part in job.energies:
+        energy, c, source = part.energy, part.co2e_g, part.intensity_source
         for d in energy.devices:
             prev = devices.get(d.name)
             total = d.energy_j + (prev.energy_j if prev is not None else 0.0)
@@ -929,27 +947,10 @@ def _job_measurement(job: _Job) -> Measurement | None:
             sources.add(source)
     return Measurement(
         name=job.record.name,
-        start_s=min(e.start_s for e, *_ in job.energies),
-        end_s=max(e.end_s for e, *_ in job.energies),
+        start_s=min(e.energy.start_s for e in job.energies),
+        end_s=max(e.energy.end_s for e in job.energies),
         devices=tuple(devices.values()),
         timeline=tuple(sorted(timeline, key=lambda s: s.t_s)),
         co2e_g=co2e,
         intensity_source="; ".join(sorted(sources)) or None,
     )
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def _one_line(err: BaseException, named: bool = True) -> str:
-    """The first line of ``err``'s message, without terminal colour codes (Ray adds them).
-
-    For a task that raised, Ray's error opens with the worker's name in colour; the
-    exception the task raised (its ``cause``) says what went wrong.
-    """
-    cause = getattr(err, "cause", None)
-    if isinstance(cause, BaseException):
-        err = cause
-    text = _ANSI.sub("", str(err)).strip().splitlines()
-    first = text[0] if text else ""
-    return (f"{type(err).__name__}: {first}" if named else first or type(err).__name__)[:300]

@@ -1,5 +1,7 @@
 """The Ray edge: connect, list nodes with their wattwise labels, one meter actor per
-node, and the task that runs a batch of job tasks on a chosen node.
+node, and the task that runs a batch of job tasks on a chosen node; ``RayBackend`` is
+all of it behind the head's ``backend.Backend``. Every Ray call and Ray exception of
+the engine is in this module.
 
 Node labels (``ray start --labels``, ``ray.init(labels=...)``): ``wattwise.io/zone``
 (grid zone for carbon), ``wattwise.io/node-type`` (what jobs may ask for) and
@@ -13,21 +15,34 @@ import os
 import resource
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from wattwise.engine import job_procs
+from wattwise.engine.backend import (
+    BatchHandle,
+    BatchOutcome,
+    Cancelled,
+    Finished,
+    MeterReady,
+    NodeInfo,
+    NodeLost,
+    SourcesFactory,
+    TaskRaised,
+    WorkerDied,
+    one_line,
+    task_token,
+)
 from wattwise.engine.node_meter import JobEnergy, NodeMeter, NodeTotals
 from wattwise.engine.worker import TaskItem, TaskResult, run_items
 from wattwise.errors import EngineError, HardwareUnavailableError
-from wattwise.meter.sources.base import EnergySource
 
 LABEL_ZONE = "wattwise.io/zone"
 LABEL_TYPE = "wattwise.io/node-type"
 LABEL_NAME = "wattwise.io/name"
 
-SourcesFactory = Callable[[], Sequence[EnergySource]]
+__all__ = ["NodeInfo", "RayBackend", "SourcesFactory", "task_token"]
 
 
 def import_ray() -> Any:
@@ -153,19 +168,6 @@ def _probe(address: str, timeout_s: float = 3.0) -> None:
         ) from None
 
 
-@dataclass(frozen=True)
-class NodeInfo:
-    """A Ray node as the engine sees it. Units: cores, GPUs."""
-
-    node_id: str
-    name: str
-    alive: bool
-    cpus: float
-    gpus: float
-    zone: str | None
-    node_type: str | None
-
-
 def list_nodes() -> list[NodeInfo]:
     ray = import_ray()
     out = []
@@ -274,11 +276,6 @@ def start_meter(node_id: str, sources: SourcesFactory | None, interval_s: float)
     )
 
 
-def task_token(head_id: str, task_id: int) -> str:
-    """The ``WATTWISE_JOB_TOKEN`` of one task attempt, known to the head and its node."""
-    return f"{head_id}-{task_id}"
-
-
 def kill_tasks(meter: Any, tokens: Sequence[str], timeout_s: float = 10.0) -> int | None:
     """Have the node's meter actor kill the processes of tasks whose worker died, so
     none runs on unmetered beside its rerun. ``None``: no actor, or it did not answer."""
@@ -291,7 +288,7 @@ def kill_tasks(meter: Any, tokens: Sequence[str], timeout_s: float = 10.0) -> in
         return None
 
 
-def submit_batch(items: list[TaskItem], node_id: str, cpus: float, gpus: int, meter: Any) -> Any:
+def submit_batch(items: list[TaskItem], node_id: str, cpus: float, gpus: float, meter: Any) -> Any:
     """Run ``items`` together on node ``node_id``; returns the ObjectRef of their results."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -304,3 +301,111 @@ def submit_batch(items: list[TaskItem], node_id: str, cpus: float, gpus: int, me
         )
         .remote(items, meter)
     )
+
+
+class RayBackend:
+    """The head's cluster on Ray: the module's functions above, with Ray's errors turned
+    into :mod:`wattwise.engine.backend` outcomes. Ray is imported on first use."""
+
+    def __init__(
+        self,
+        address: str | None = None,
+        num_cpus: int | None = None,
+        labels: dict[str, str] | None = None,
+        host: str = LOOPBACK,
+    ) -> None:
+        self.address, self.num_cpus, self.labels, self.host = address, num_cpus, labels, host
+        self._meters: dict[str, Any] = {}
+        self._starting: dict[Any, str] = {}  # the meter's first call -> node id
+        self._next = 0
+
+    def connect(self) -> None:
+        connect(self.address, self.num_cpus, self.labels, self.host)
+
+    def list_nodes(self) -> list[NodeInfo]:
+        return list_nodes()
+
+    def start_meter(self, node_id: str, sources: SourcesFactory | None, interval_s: float) -> None:
+        actor = start_meter(node_id, sources, interval_s)
+        self._meters[node_id] = actor
+        self._starting[actor.cpu_s.remote()] = node_id
+
+    def meters_ready(self, timeout_s: float) -> list[MeterReady]:
+        if not self._starting:
+            return []
+        ray = import_ray()
+        refs = list(self._starting)
+        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout_s)
+        if ready:  # and any others done by now
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        out = []
+        for ref in ready:
+            node_id = self._starting.pop(ref)
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayError as err:
+                self._meters.pop(node_id, None)
+                out.append(MeterReady(node_id, one_line(err)))
+                continue
+            out.append(MeterReady(node_id))
+        return out
+
+    def drop_meter(self, node_id: str) -> None:
+        self._meters.pop(node_id, None)
+
+    def submit(
+        self, items: Sequence[TaskItem], node_id: str, cpus: float, gpus: float
+    ) -> BatchHandle:
+        ref = submit_batch(list(items), node_id, cpus, gpus, self._meters.get(node_id))
+        self._next += 1
+        return BatchHandle(self._next, node_id, ref)
+
+    def wait(self, handles: Sequence[BatchHandle], timeout_s: float) -> list[BatchHandle]:
+        if not handles:
+            time.sleep(timeout_s)
+            return []
+        ray = import_ray()
+        by_ref = {h.native: h for h in handles}
+        ready, _ = ray.wait(list(by_ref), num_returns=1, timeout=timeout_s)
+        if ready and len(by_ref) > 1:
+            ready, _ = ray.wait(list(by_ref), num_returns=len(by_ref), timeout=0)
+        return [by_ref[r] for r in ready]
+
+    def outcome(self, handle: BatchHandle) -> BatchOutcome:
+        ray = import_ray()
+        try:
+            results: list[TaskResult] = ray.get(handle.native)
+        except ray.exceptions.TaskCancelledError:
+            return Cancelled()
+        except ray.exceptions.RayError as err:
+            why = one_line(err)
+            # Ray's node table can lag behind the task error: ask it as well.
+            if isinstance(err, ray.exceptions.NodeDiedError) or not self._node_alive(
+                handle.node_id
+            ):
+                return NodeLost(why)
+            if isinstance(err, ray.exceptions.RayTaskError):
+                return TaskRaised(why)
+            return WorkerDied(why)
+        return Finished(results)
+
+    def _node_alive(self, node_id: str) -> bool:
+        return any(n.node_id == node_id and n.alive for n in list_nodes())
+
+    def cancel(self, handle: BatchHandle) -> None:
+        import_ray().cancel(handle.native)
+
+    def kill_tasks(self, node_id: str, tokens: Sequence[str]) -> int | None:
+        return kill_tasks(self._meters.get(node_id), tokens)
+
+    def node_totals(self) -> dict[str, NodeTotals]:
+        ray = import_ray()
+        return {node: ray.get(actor.totals.remote()) for node, actor in self._meters.items()}
+
+    def meter_cpu_s(self) -> float:
+        ray = import_ray()
+        return float(sum(ray.get([a.cpu_s.remote() for a in self._meters.values()])))
+
+    def close(self) -> None:
+        self._meters.clear()
+        self._starting.clear()

@@ -23,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ class TaskItem:
     die_with_worker: bool = True
     #: Carbon-aware GPU power for this task (``power: carbon`` jobs with GPUs).
     power: PowerPlan | None = None
+    #: Which of its job's shards this task runs (0 for an unsharded job).
+    shard: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class TaskResult:
     #: Limits the power governor set, in order (W), and its one-line note, if any.
     power_limits_w: tuple[float, ...] = ()
     power_note: str | None = None
+    shard: int = 0
 
 
 class MeterLink(Protocol):
@@ -249,16 +253,22 @@ def _tail(path: str | None, limit: int = 300) -> str:
     return lines[-1] if lines else ""
 
 
+class _CancelRequested(Exception):
+    """``cancel`` was set: stop as on Ray's ``KeyboardInterrupt``."""
+
+
 def run_items(
     items: Sequence[TaskItem],
     meter: MeterLink | None,
     node_id: str,
     power: NodePower | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[TaskResult]:
     """Run ``items`` at once on this node; return one result per item when all ended.
 
-    A ``KeyboardInterrupt`` (Ray's cancel) stops every task (SIGTERM, grace, SIGKILL)
-    and returns them as cancelled, with the energy they used.
+    A ``KeyboardInterrupt`` (Ray's cancel), or ``cancel`` being set (a worker on a
+    thread, ``engine.inprocess``), stops every task (SIGTERM, grace, SIGKILL) and
+    returns them as cancelled, with the energy they used.
     """
     runs: list[_Running] = []
     registered: set[str] = set()
@@ -270,6 +280,8 @@ def run_items(
         # Inside the try: a cancel that lands while tasks are still being launched
         # must stop the ones already started, not orphan them.
         for item in items:
+            if cancel is not None and cancel.is_set():
+                raise _CancelRequested
             runs.append(_launch(item))
             if item.power is not None and runs[-1].proc is not None:
                 power.start(item.key, item.power, item.env, time.time())
@@ -279,6 +291,8 @@ def run_items(
             registered.update(key for key, _ in started)
         pending = [r for r in runs if r.proc is not None]
         while pending:
+            if cancel is not None and cancel.is_set():
+                raise _CancelRequested
             ended = [r for r in pending if _reap(r, False)]
             power.tick(time.time())
             if ended:
@@ -290,10 +304,15 @@ def run_items(
                         energies[e.key] = e
                 pause = 0.001
             else:
-                time.sleep(pause)
+                if cancel is not None:
+                    cancel.wait(pause)
+                else:
+                    time.sleep(pause)
                 pause = min(pause * 2, 0.05)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _CancelRequested):
         cancelled = True
+        # Cancelled while launching: the tasks not started end cancelled too.
+        runs += [_Running(i, None, time.time(), done=True) for i in items[len(runs) :]]
         live = [r for r in runs if not r.done]
         _stop(live, max((r.item.grace_s for r in live), default=0.0))
         unfinished = [r for r in runs if r.item.key in registered and r.item.key not in energies]
@@ -331,6 +350,7 @@ def run_items(
                 if r.item.key in power.logs
                 else (),
                 power_note=power.logs[r.item.key].note if r.item.key in power.logs else None,
+                shard=r.item.shard,
             )
         )
     return results
