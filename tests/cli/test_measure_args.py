@@ -27,6 +27,8 @@ ACCEPTED = [
     ["--interval", "inf", "--", "x"],  # converts; run() refuses it with the flag's name
     ["--", "--", "x"],
     ["-", "x"],
+    ["--mlflow", "--wandb", "--tensorboard", "tb", "--", "x"],
+    ["--tensorboard=tb", "x"],
 ]
 
 

@@ -35,6 +35,7 @@ CHECKPOINT_EVERY_S = 5.0
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _HELP = "Run CMD and report its energy (J, per device), power and CO₂e."
 _CMD_HELP = "the command and its arguments, after --"
+_TB_HELP = "also write TensorBoard event files to DIR"
 
 
 def _option(flag: str, kind: type, help: str) -> Any:
@@ -57,6 +58,9 @@ class MeasureArgs:
     cpu_tdp: float | None = _option("--cpu-tdp", float, "CPU TDP for the estimate, W")
     name: str | None = _option("--name", str, "run name (default: CMD)")
     no_store: bool = _option("--no-store", bool, "do not record the run")
+    mlflow: bool = _option("--mlflow", bool, "also log the run to MLflow ($MLFLOW_TRACKING_URI)")
+    wandb: bool = _option("--wandb", bool, "also log the run to an offline W&B run")
+    tensorboard: Path | None = _option("--tensorboard", Path, _TB_HELP)  # noqa: RUF009
 
 
 def option_fields() -> list[Any]:
@@ -184,7 +188,35 @@ def run(args: MeasureArgs) -> int:
         print(json.dumps(report))
     else:
         _print_table(report)
+    if args.mlflow or args.wandb or args.tensorboard is not None:
+        _log_to_trackers(args, result, run_id)
     return exit_code
+
+
+def _log_to_trackers(args: MeasureArgs, result: Any, run_id: int | None) -> None:
+    """The run, already stored, also goes to the trackers asked for; a tracker that
+    fails (not installed, folder not writable) is one warning line, never the exit code."""
+    from dataclasses import replace
+
+    from wattwise.errors import WattwiseError
+    from wattwise.integrations.trackers import Tracker, log_run
+
+    if run_id is not None:
+        result = replace(result, meta={**result.meta, "run_id": run_id})
+    asked: list[tuple[Tracker, dict[str, Any]]] = []
+    if args.mlflow:
+        asked.append((Tracker.MLFLOW, {}))
+    if args.wandb:
+        asked.append((Tracker.WANDB, {}))
+    if args.tensorboard is not None:
+        asked.append((Tracker.TENSORBOARD, {"log_dir": args.tensorboard}))
+    for tracker, options in asked:
+        try:
+            logged = log_run(result, tracker, **options)
+        except WattwiseError as err:
+            print(f"wattwise: warning: not logged to {tracker.value}: {err}", file=sys.stderr)
+            continue
+        print(f"wattwise: logged to {tracker.value}: {logged.location}", file=sys.stderr)
 
 
 def _open_store() -> Any:
