@@ -8,7 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Measurement", "Meter", "__version__", "measure", "measured"]
+__all__ = ["Measurement", "Meter", "__version__", "load_ipython_extension", "measure", "measured"]
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """``%load_ext wattwise`` in Jupyter/IPython: registers ``%%wattwise`` (IPython is
+    imported only now; see :mod:`wattwise.integrations.jupyter`)."""
+    from wattwise.integrations.jupyter import load_ipython_extension as load
+
+    load(ip)
 
 
 def __getattr__(name: str) -> Any:
