@@ -67,6 +67,13 @@ def _run_until(engine: Engine, *job_ids: int, status: str | None = None) -> None
 _ENDED = {"succeeded", "failed", "cancelled"}
 
 
+def _until_launched(token: str) -> None:
+    deadline = time.monotonic() + 10.0  # "running" in the store comes before the launch
+    while not job_procs.find(token) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert job_procs.find(token)  # its process runs
+
+
 def test_a_job_runs_and_its_energy_and_carbon_are_stored(
     url: str, tmp_path: Path, backends: list[InProcessBackend]
 ) -> None:
@@ -104,10 +111,7 @@ def test_a_lost_node_requeues_its_job_on_the_other_node(
     _run_until(engine, job_id, status="running")
     [first] = engine.store.tasks(job_id)
     token = backend.batches(first.node_id)[0][0].env[job_procs.TOKEN_VAR]
-    deadline = time.monotonic() + 10.0  # "running" in the store comes before the launch
-    while not job_procs.find(token) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert job_procs.find(token)  # its process runs
+    _until_launched(token)
     backend.kill_node(first.node_id)
     _run_until(engine, job_id)
     lost, second = engine.store.tasks(job_id)
@@ -115,6 +119,23 @@ def test_a_lost_node_requeues_its_job_on_the_other_node(
     assert second.node_id != first.node_id
     assert engine.store.get_job(job_id).status == "succeeded"
     assert not job_procs.find(token)  # killed with its node
+    engine.shutdown()
+
+
+def test_a_task_whose_worker_died_is_killed_then_rerun_on_its_live_node(
+    url: str, tmp_path: Path, backends: list[InProcessBackend]
+) -> None:
+    engine, backend = _engine(url, tmp_path, backends)
+    job_id = _submit(engine.store, FIRST_TRY_HANGS, max_attempts=2)
+    _run_until(engine, job_id, status="running")
+    token = backend.batches()[0][0].env[job_procs.TOKEN_VAR]
+    _until_launched(token)
+    backend.kill_worker("a")  # its process outlives the worker...
+    _run_until(engine, job_id)
+    assert not job_procs.find(token)  # ...until the head has the node kill it
+    lost, second = engine.store.tasks(job_id)
+    assert lost.status == "lost" and "worker" in (lost.error or "")
+    assert second.status == "succeeded" and second.node_name == "a"  # the node is fine
     engine.shutdown()
 
 

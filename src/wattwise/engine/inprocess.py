@@ -4,7 +4,9 @@ node's :class:`NodeMeter` optional. The head's logic (planning, dispatch, loss
 recovery, cancel, completion) is testable with it in seconds, without Ray.
 
 ``kill_node(name)`` plays a node lost: its batches end as ``NodeLost`` and their
-processes are SIGKILLed (by their task tokens, as a dead node's would be gone).
+processes are SIGKILLed (by their task tokens, as a dead node's would be gone);
+``kill_worker(name)`` a worker that died on a live node: its batches end as
+``WorkerDied`` and their processes run on until the head has the node kill them.
 Units: cores, GPUs, s.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from wattwise.engine import job_procs
 from wattwise.engine.backend import (
@@ -25,6 +28,7 @@ from wattwise.engine.backend import (
     NodeLost,
     SourcesFactory,
     TaskRaised,
+    WorkerDied,
     one_line,
 )
 from wattwise.engine.node_meter import NodeMeter, NodeTotals
@@ -89,6 +93,15 @@ class InProcessBackend:
         meter = self._meters.pop(name, None)
         if meter is not None:
             meter.close()
+
+    def kill_worker(self, name: str) -> None:
+        """The workers running batches on ``name`` die, the node and the tasks' processes
+        do not (the head's ``kill_tasks`` is what stops them)."""
+        with self._lock:
+            for b in self._batches.values():
+                if b.handle.node_id == name and b.outcome is None:
+                    b.outcome = WorkerDied(f"the worker of batch {b.handle.id} on {name} died")
+            self._lock.notify_all()
 
     def batches(self, node_id: str | None = None) -> list[list[TaskItem]]:
         """The items of each batch submitted (to ``node_id``), in order."""
@@ -196,3 +209,9 @@ class InProcessBackend:
             meter.close()
         self._meters.clear()
         self._ready.clear()
+
+
+if TYPE_CHECKING:
+    from wattwise.engine.backend import Backend
+
+    _CONFORMS: type[Backend] = InProcessBackend

@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wattwise.engine import job_procs
 from wattwise.engine.backend import (
@@ -409,3 +409,9 @@ class RayBackend:
     def close(self) -> None:
         self._meters.clear()
         self._starting.clear()
+
+
+if TYPE_CHECKING:
+    from wattwise.engine.backend import Backend
+
+    _CONFORMS: type[Backend] = RayBackend
