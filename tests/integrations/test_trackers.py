@@ -284,3 +284,36 @@ def test_measure_mlflow_logs_the_run_or_warns_when_not_installed(
     (warning,) = [line for line in out.stderr.splitlines() if "not logged to mlflow" in line]
     assert "pip install 'wattwise[mlflow]'" in warning
     assert RunStore().get_run(json.loads(out.stdout)["run_id"]).status == "failed"
+
+
+def test_run_without_samples_logs_its_totals_and_no_timeline(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    log_run(replace(_run(), timeline=()), Tracker.TENSORBOARD, log_dir=tmp_path / "tb")
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    assert "wattwise/power_w" not in acc.Tags()["scalars"]
+    assert acc.Scalars("wattwise/energy_j")[0].value == pytest.approx(60.0)
+
+
+def test_unknown_option_and_run_type_are_one_line_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="tensorboard takes no option logdir") as err:
+        log_run(_run(), "tensorboard", logdir=tmp_path)
+    assert "\n" not in str(err.value) and "log_dir" in str(err.value)
+    with pytest.raises(ConfigError, match="not str"):
+        log_run("42", "tensorboard", log_dir=tmp_path)  # type: ignore[arg-type]
+
+
+def test_a_stored_run_is_logged_whole_by_id_or_from_the_run_list(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_id = RunStore().record(_run())
+    (listed,) = RunStore().list_runs()  # the list's records carry no devices
+    for i, run in enumerate((run_id, listed)):
+        log_run(run, "tensorboard", log_dir=tmp_path / str(i))
+        acc = EventAccumulator(str(tmp_path / str(i)))
+        acc.Reload()
+        assert acc.Scalars("wattwise/device/rapl:dram/energy_j")[0].value == pytest.approx(15.0)
+        assert len(acc.Scalars("wattwise/power_w")) == 5

@@ -10,7 +10,9 @@
   ``wattwise/intensity_source``.
 
 ``run`` is what ``wattwise.measure()`` / a callback returns (a ``Measurement``) or a
-stored run (``RunStore().get_run(id)``; its timeline is read from the store). Each
+stored run (``RunStore().get_run(id)``, a record from ``list_runs()``, or just the
+run's id; the devices and timeline are read from the store). An option the tracker
+does not take is a one-line ``ConfigError`` naming the ones it does. Each
 tracker library is imported only when that tracker is asked for, after ``require``
 checked it is installed (else a one-line error naming ``pip install 'wattwise[...]'``).
 
@@ -111,9 +113,10 @@ def _sources(names: list[str]) -> str:
     return ",".join(sorted(set(names))) or "none"
 
 
-def tracked(run: Measurement | RunRecord) -> TrackedRun:
-    """A measurement or a stored run as the figures a tracker receives."""
+def tracked(run: Measurement | RunRecord | int) -> TrackedRun:
+    """A measurement, a stored run or a stored run's id as the figures a tracker receives."""
     from wattwise.meter.types import Measurement
+    from wattwise.store.runs import RunRecord
 
     if isinstance(run, Measurement):
         run_id = run.meta.get("run_id")
@@ -132,7 +135,15 @@ def tracked(run: Measurement | RunRecord) -> TrackedRun:
         )
     from wattwise.store import RunStore
 
-    samples = RunStore().samples(run.id)
+    if isinstance(run, bool) or not isinstance(run, int | RunRecord):
+        raise ConfigError(
+            f"log_run takes a Measurement, a stored run or a run id, not {type(run).__name__}"
+        )
+    store = RunStore()
+    if isinstance(run, int) or not run.devices:
+        # A run id, or a record from list_runs (no devices): read the whole run.
+        run = store.get_run(run if isinstance(run, int) else run.id)
+    samples = store.samples(run.id)
     return TrackedRun(
         run_id=run.id,
         name=run.name,
@@ -148,7 +159,15 @@ def tracked(run: Measurement | RunRecord) -> TrackedRun:
     )
 
 
-def log_run(run: Measurement | RunRecord, tracker: Tracker | str, **options: Any) -> Logged:
+#: The options each tracker takes (see the module docstring).
+OPTIONS: dict[Tracker, tuple[str, ...]] = {
+    Tracker.MLFLOW: ("tracking_uri", "experiment"),
+    Tracker.WANDB: ("project", "dir"),
+    Tracker.TENSORBOARD: ("log_dir",),
+}
+
+
+def log_run(run: Measurement | RunRecord | int, tracker: Tracker | str, **options: Any) -> Logged:
     """Write ``run``'s energy, CO₂e, device split and power timeline to ``tracker``."""
     try:
         which = Tracker(tracker)
@@ -157,6 +176,12 @@ def log_run(run: Measurement | RunRecord, tracker: Tracker | str, **options: Any
             f"unknown tracker {tracker!r}",
             hint="use one of: " + ", ".join(t.value for t in Tracker),
         ) from None
+    unknown = sorted(set(options) - set(OPTIONS[which]))
+    if unknown:
+        raise ConfigError(
+            f"{which.value} takes no option {', '.join(unknown)}",
+            hint="its options: " + ", ".join(OPTIONS[which]),
+        )
     data = tracked(run)
     if which is Tracker.MLFLOW:
         return _mlflow(data, **options)
