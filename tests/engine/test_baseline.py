@@ -56,7 +56,10 @@ def test_api_and_demo_give_the_same_baseline(wattwise_home: Path) -> None:
     clock = Clock(origin_s=trace.start_s + 2 * H, speed=3600.0)  # 1 wall s = 1 grid hour
     grid = GridView(clock, "test trace", trace=trace)
     provider = ReplayProvider(grid, clock)
-    runner = LocalRunner(cpus=1, carbon=lambda _zone: provider, interval_s=0.1)
+    from wattwise.engine.carbon import PlanningSignal
+
+    signal = PlanningSignal(lambda _zone: provider)
+    runner = LocalRunner(cpus=1, signal=signal, interval_s=0.1)
     runner.start()
     demo = DemoRun(runner, grid, clock, wall_end_s=time.time() + 60)
     burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.5: pass"

@@ -76,7 +76,7 @@ def test_serve_with_a_missing_ray_address_fails_fast(
     assert "cannot connect to the Ray cluster at 127.0.0.1:1" in err
     assert time.monotonic() - start < 10
     assert "bad Ray address 'nowhere'" in _fails(["serve", "--address", "nowhere"], capsys)
-    assert "--policy must be one of carbon, asap, " in _fails(["serve", "--policy", "x"], capsys)
+    assert "--policy must be one of asap, carbon, " in _fails(["serve", "--policy", "x"], capsys)
 
 
 def test_serve_ray_host_is_checked(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from wattwise.engine.carbon import PlanningSignal
 from wattwise.engine.client import EngineClient
 from wattwise.engine.local_runner import LocalRunner
 from wattwise.grid.provider import FixedProvider
@@ -20,7 +21,8 @@ BURN = (
 
 
 def _runner(cpus: float = 1.0) -> LocalRunner:
-    runner = LocalRunner(cpus=cpus, carbon=lambda _zone: FixedProvider(400.0), interval_s=0.1)
+    signal = PlanningSignal(lambda _zone: FixedProvider(400.0))
+    runner = LocalRunner(cpus=cpus, signal=signal, interval_s=0.1)
     runner.start()
     return runner
 
@@ -91,17 +93,25 @@ def test_cancel_stops_the_whole_process_group(wattwise_home: Path, tmp_path: Pat
 
 
 def test_a_planned_start_waits_in_the_store(wattwise_home: Path) -> None:
-    from wattwise.engine.policy import Placement
+    import numpy as np
 
-    class Later:
-        def plan(self, jobs, nodes, now_s):  # type: ignore[no-untyped-def]
-            return [Placement(j.job_id, now_s + 3600, ("local",)) for j in jobs]
+    from wattwise.schedule.policies.base import ANY_GROUP, Plan, Policy
+
+    class Later(Policy):
+        """Every job an hour after it arrives."""
+
+        name = "later"
+
+        def plan(self, now_h, queue, state, forecast):  # type: ignore[no-untyped-def]
+            n = len(queue)
+            return Plan(queue.job_id, np.full(n, ANY_GROUP, np.int64), queue.arrival_h + 1.0)
 
     client = EngineClient()
     job_id = client.submit(
         {"name": "later", "command": ["true"], "deadline": "2h", "runtime": "1s"}
     )
-    runner = LocalRunner(cpus=1, policy=Later(), carbon=lambda _zone: FixedProvider(1.0))
+    signal = PlanningSignal(lambda _zone: FixedProvider(1.0))
+    runner = LocalRunner(cpus=1, policy=Later(), signal=signal)
     runner.start()
     runner.tick()
     job = client.get_job(job_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +13,20 @@ import pytest
 from wattwise.engine import head as head_module
 from wattwise.engine import ray_backend as rb
 from wattwise.engine.head import Engine, EngineConfig
-from wattwise.engine.policy import NodeView, PendingJob, Placement
 from wattwise.engine.spec import parse_spec
+from wattwise.schedule.model import JobBatch
+from wattwise.schedule.policies.base import ClusterState, ForecastView, Plan, Policy
 
 NODE = rb.NodeInfo("n" * 32, "node-1", True, 4.0, 0.0, None, None)
 
 
-class Broken:
+class Broken(Policy):
+    name = "broken"
     calls = 0
 
     def plan(
-        self, jobs: Sequence[PendingJob], nodes: Sequence[NodeView], now_s: float
-    ) -> list[Placement]:
+        self, now_h: float, queue: JobBatch, state: ClusterState, forecast: ForecastView
+    ) -> Plan:
         self.calls += 1
         raise ZeroDivisionError("float division by zero")
 

@@ -285,8 +285,9 @@ def test_the_head_sends_a_power_plan_with_a_power_carbon_gpu_job(
 ) -> None:
     from wattwise.engine import head as head_module
     from wattwise.engine import ray_backend as rb
+    from wattwise.engine.carbon import PlanningSignal
     from wattwise.engine.head import Engine, EngineConfig
-    from wattwise.engine.policy import CarbonAwarePolicy
+    from wattwise.engine.scheduler import make_engine_policy
     from wattwise.engine.spec import parse_spec
 
     gpu_node = rb.NodeInfo("g" * 32, "gpu-1", True, 8.0, 2.0, "DE", None)
@@ -303,9 +304,10 @@ def test_the_head_sends_a_power_plan_with_a_power_carbon_gpu_job(
     now = time.time()
     sig = signal([300.0] * 72)
     shifted = TimeSeries(sig.times_s + now - 60.0, sig.values, sig.unit, sig.step_s)
-    policy = CarbonAwarePolicy(lambda zone, t0, t1: shifted)
+    planning = PlanningSignal(forecast=lambda zone, t0, t1: shifted)
     engine = Engine(EngineConfig(store_url=f"sqlite:///{tmp_path / 'w.db'}", meter=False,
-                                 home=tmp_path, tick_s=0.0, policy=policy))  # fmt: skip
+                                 home=tmp_path, tick_s=0.0, policy=make_engine_policy("carbon"),
+                                 signal=planning))  # fmt: skip
     for name, power in (("governed", "carbon"), ("plain", None)):
         spec = parse_spec({"name": name, "command": [name], "gpus": 1, "runtime": "10m",
                            **({"power": power} if power else {})}, now)  # fmt: skip

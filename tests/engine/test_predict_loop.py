@@ -14,19 +14,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from wattwise.engine import head as head_module
 from wattwise.engine import ray_backend as rb
+from wattwise.engine.carbon import PlanningSignal
 from wattwise.engine.client import EngineClient
 from wattwise.engine.head import Engine, EngineConfig
 from wattwise.engine.node_meter import JobEnergy
-from wattwise.engine.policy import NodeView, PendingJob, Placement
 from wattwise.engine.spec import JobSpec, parse_spec
 from wattwise.engine.worker import TaskResult
 from wattwise.errors import WattwiseError
 from wattwise.meter.types import DeviceEnergy
 from wattwise.predict.runtime import RuntimeModel
+from wattwise.schedule.model import Job, JobBatch
+from wattwise.schedule.policies.base import ClusterState, ForecastView, Plan, Policy
 
 NODE = rb.NodeInfo("n" * 32, "node-1", True, 8.0, 0.0, None, None)
 POWER_W = 50.0
@@ -89,17 +92,19 @@ class _Backend:
         return ref
 
 
-class LatePolicy:
+class LatePolicy(Policy):
     """Wants every job as late as can be; the head holds it to its latest safe start."""
 
+    name = "late"
+
     def __init__(self) -> None:
-        self.seen: list[PendingJob] = []
+        self.seen: list[Job] = []
 
     def plan(
-        self, jobs: Sequence[PendingJob], nodes: Sequence[NodeView], now_s: float
-    ) -> list[Placement]:
-        self.seen += jobs
-        return [Placement(j.job_id, now_s + 1e9, (nodes[0].node_id,)) for j in jobs]
+        self, now_h: float, queue: JobBatch, state: ClusterState, forecast: ForecastView
+    ) -> Plan:
+        self.seen += [queue.job(i) for i in range(len(queue))]
+        return Plan(queue.job_id, np.zeros(len(queue), np.int64), queue.arrival_h + 1e6)
 
 
 @pytest.fixture
@@ -118,7 +123,12 @@ def _engine(tmp_path: Path, policy: Any = None) -> Engine:
     url = f"sqlite:///{tmp_path / 'w.db'}"
     return Engine(
         EngineConfig(
-            store_url=url, meter=False, home=tmp_path, tick_s=0.0, policy=policy, carbon=_no_grid
+            store_url=url,
+            meter=False,
+            home=tmp_path,
+            tick_s=0.0,
+            policy=policy,
+            signal=PlanningSignal(_no_grid),
         )
     )
 
@@ -160,7 +170,7 @@ def test_seventh_run_is_planned_from_the_six_before(tmp_path: Path, backend: _Ba
     assert engine.predictions.history_size == 6
 
     policy = LatePolicy()
-    engine.policy = policy
+    engine.scheduler.use(policy)
     submitted = time.time()
     seventh = client.submit({"command": COMMAND, "deadline": "12h", "env": {"RUN_S": "605"}})
     # Planned from history as it is queued, before the head takes it.
@@ -178,9 +188,15 @@ def test_seventh_run_is_planned_from_the_six_before(tmp_path: Path, backend: _Ba
     assert job.deadline_s is not None
     assert job.latest_start_s == pytest.approx(job.deadline_s - upper)
     assert job.deadline_s - submitted == pytest.approx(12 * 3600, abs=5)
-    # The policy planned with the predicted runtime; the head held it to the latest start.
-    assert policy.seen[-1].runtime_s == pytest.approx(605.0)
-    assert policy.seen[-1].latest_start_s == pytest.approx(job.latest_start_s)
+    # The policy planned with the predicted runtime and its upper bound (in policy hours);
+    # the scheduler held it to the latest start.
+    clock = engine.scheduler.clock
+    assert clock is not None
+    seen = policy.seen[-1]
+    assert seen.length_upper_h is not None
+    assert clock.seconds(seen.length_h) == pytest.approx(605.0)
+    assert clock.seconds(seen.length_upper_h) == pytest.approx(upper)
+    assert clock.to_s(seen.deadline_h - seen.length_upper_h) == pytest.approx(job.latest_start_s)
     assert job.planned_start_s == pytest.approx(job.latest_start_s)
 
 

@@ -15,13 +15,16 @@ from tests.engine.test_predict_loop import COMMAND, POWER_W, _Backend, _no_grid,
 from tests.engine.test_predict_loop import backend as backend
 from wattwise.api import create_app
 from wattwise.cli.main import main
+from wattwise.engine.carbon import PlanningSignal
 from wattwise.engine.client import EngineClient
 from wattwise.engine.head import Engine, EngineConfig
 
 
 def _history(home: Path, runs: list[float]) -> list[int]:
     engine = Engine(
-        EngineConfig(meter=False, home=home, tick_s=0.0, carbon=_no_grid)  # default store
+        EngineConfig(
+            meter=False, home=home, tick_s=0.0, signal=PlanningSignal(_no_grid)
+        )  # default store
     )
     client = EngineClient(store=engine.store)
     engine.start()

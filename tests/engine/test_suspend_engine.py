@@ -16,9 +16,10 @@ import pytest
 
 from wattwise.engine import head as head_module
 from wattwise.engine import ray_backend as rb
+from wattwise.engine.carbon import PlanningSignal
 from wattwise.engine.head import Engine, EngineConfig
 from wattwise.engine.node_meter import JobEnergy
-from wattwise.engine.policy import CarbonAwarePolicy
+from wattwise.engine.scheduler import make_engine_policy
 from wattwise.engine.spec import parse_spec
 from wattwise.engine.worker import TaskItem, TaskResult
 from wattwise.meter.types import DeviceEnergy
@@ -96,9 +97,9 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Engine, Fake
         # Planning sees the first forecast; the review after the start, the refreshed one.
         return forecasts[0] if not fake.items else forecasts[1]
 
-    policy = CarbonAwarePolicy(forecast)
     engine = Engine(EngineConfig(store_url=f"sqlite:///{tmp_path / 'w.db'}", meter=False,
-                                 home=tmp_path, tick_s=0.0, policy=policy,
+                                 home=tmp_path, tick_s=0.0, policy=make_engine_policy("carbon"),
+                                 signal=PlanningSignal(forecast=forecast),
                                  suspend_check_s=0.0))  # fmt: skip
     return engine, fake, clock
 

@@ -219,17 +219,28 @@ def _start_engine(
     """The engine the demo runs on, and a line saying which. A Ray that fails to start
     gives the local runner: the demo must not end for it."""
     from wattwise.api.replay import ReplayProvider, replay_forecast
+    from wattwise.engine.carbon import PlanningSignal
     from wattwise.engine.local_runner import LocalRunner
-    from wattwise.engine.policy import CarbonAwarePolicy
+    from wattwise.engine.scheduler import make_engine_policy
 
     provider = ReplayProvider(grid, clock)
-    policy = CarbonAwarePolicy(forecast=replay_forecast(grid, clock), step_s=900 / clock.speed)
+    # Planned on the replayed forecast, accounted on the replayed grid; one policy hour
+    # is one hour of the trace, however fast the replay runs.
+    signal = PlanningSignal(lambda _zone: provider, forecast=replay_forecast(grid, clock))
+    hour_s = HOUR_S / clock.speed
     note = ""
     if kind == "ray":
         from wattwise.engine.head import Engine, EngineConfig
 
         typer.echo("engine: starting a local Ray instance ...")
-        engine = Engine(EngineConfig(num_cpus=slots, policy=policy, carbon=lambda _: provider))
+        engine = Engine(
+            EngineConfig(
+                num_cpus=slots,
+                policy=make_engine_policy("carbon"),
+                signal=signal,
+                hour_s=hour_s,
+            )
+        )
         try:
             engine.start()
             return (
@@ -242,7 +253,9 @@ def _start_engine(
 
             with contextlib.suppress(Exception):
                 ray_backend.import_ray().shutdown()
-    local = LocalRunner(cpus=slots, policy=policy, carbon=lambda _: provider)
+    local = LocalRunner(
+        cpus=slots, policy=make_engine_policy("carbon"), signal=signal, hour_s=hour_s
+    )
     local.start()
     return local, f"{note}engine: local metered subprocesses, at most {slots} at once (no Ray)"
 

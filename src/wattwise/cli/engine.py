@@ -59,7 +59,8 @@ def serve_command(
         str,
         typer.Option(
             "--policy",
-            help="carbon (clean windows), asap, or a schedule policy (wattwise, lowest-window)",
+            help="a schedule policy (wattwise, lowest-window, fifo, ...); carbon = "
+            "lowest-window, asap = fifo",
         ),
     ] = "carbon",
     no_api: Annotated[bool, typer.Option("--no-api", help="do not serve the HTTP API")] = False,
@@ -79,13 +80,13 @@ def serve_command(
 ) -> None:
     import threading
 
+    from wattwise.engine.carbon import PlanningSignal
     from wattwise.engine.head import Engine, EngineConfig
-    from wattwise.engine.policy import AsapPolicy, CarbonAwarePolicy, PlacementPolicy
     from wattwise.engine.ray_backend import LABEL_TYPE, LABEL_ZONE, LOOPBACK
-    from wattwise.schedule.policies import POLICIES
+    from wattwise.engine.scheduler import make_engine_policy, policy_names
 
-    if policy not in ("carbon", "asap", *POLICIES):
-        names = ", ".join(("carbon", "asap", *POLICIES))
+    if policy not in policy_names():
+        names = ", ".join(policy_names())
         raise ConfigError(f"--policy must be one of {names}; got {policy!r}")
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be 1-65535, got {port}")
@@ -101,20 +102,17 @@ def serve_command(
             "--zone/--node-type label the embedded node; with --address, label "
             "nodes with `ray start --labels`"
         )
-    chosen: PlacementPolicy = AsapPolicy()
-    if policy == "carbon":
-        chosen = CarbonAwarePolicy(_forecaster(carbon))
-    elif policy != "asap":
-        from wattwise.engine.schedule_adapter import ScheduleAdapter
-
-        chosen = ScheduleAdapter(POLICIES[policy](), _forecaster(carbon))
+    # One signal for planning and for each job's CO2e: the trace replayed, else each
+    # zone's provider (a bad trace fails here, before Ray starts).
+    planning = PlanningSignal.from_trace(carbon) if carbon is not None else PlanningSignal()
     listener = None if no_api else _bind_api(host, port)  # a busy port fails before Ray
     engine = Engine(
         EngineConfig(
             address=address,
             num_cpus=num_cpus,
             labels=labels or None,
-            policy=chosen,
+            policy=make_engine_policy(policy),
+            signal=planning,
             meter=not no_meter,
             ray_host=ray_host or LOOPBACK,
         )
@@ -156,24 +154,6 @@ def serve_command(
         engine.shutdown(stop_running=stop.is_set())
         if address is None:
             ray.shutdown()
-
-
-def _forecaster(carbon: Path | None) -> Any:
-    """Forecast per zone: the trace (replayed) when given, else the zone's provider."""
-    from wattwise.grid import resolve_provider
-
-    if carbon is not None:
-        provider = resolve_provider(carbon_file=carbon, replay=True)  # fails fast if bad
-
-        def from_trace(zone: str | None, start_s: float, end_s: float) -> Any:
-            return provider.series(start_s, end_s)
-
-        return from_trace
-
-    def from_zone(zone: str | None, start_s: float, end_s: float) -> Any:
-        return resolve_provider(zone).series(start_s, end_s)
-
-    return from_zone
 
 
 def _check_ray_host(host: str | None) -> None:

@@ -7,19 +7,19 @@ Clients use :class:`EngineClient` (submit, list, cancel); ``wattwise serve`` run
 from __future__ import annotations
 
 from wattwise.engine.client import EngineClient, cancel, list_jobs, submit
-from wattwise.engine.policy import AsapPolicy, CarbonAwarePolicy, Placement, PlacementPolicy
+from wattwise.engine.scheduler import HourClock, Placement, Scheduler, make_engine_policy
 from wattwise.engine.spec import JobSpec, SpecError, parse_spec
 
 __all__ = [
-    "AsapPolicy",
-    "CarbonAwarePolicy",
     "EngineClient",
+    "HourClock",
     "JobSpec",
     "Placement",
-    "PlacementPolicy",
+    "Scheduler",
     "SpecError",
     "cancel",
     "list_jobs",
+    "make_engine_policy",
     "parse_spec",
     "submit",
 ]

@@ -35,15 +35,23 @@ from wattwise.engine.backend import (
     task_token,
 )
 from wattwise.engine.backend import one_line as _one_line
-from wattwise.engine.carbon import CarbonAccountant, ProviderFor
+from wattwise.engine.carbon import CarbonAccountant, PlanningSignal
 from wattwise.engine.node_meter import JobEnergy, NodeTotals
-from wattwise.engine.policy import AsapPolicy, NodeView, PendingJob, Placement, PlacementPolicy
 from wattwise.engine.power import UNKNOWN_RUNTIME_S, PowerPlan, limits_meta, plan_for_job
 from wattwise.engine.predictions import RuntimePlanner
+from wattwise.engine.scheduler import (
+    NodeView,
+    PendingJob,
+    Placement,
+    Scheduler,
+    make_engine_policy,
+)
 from wattwise.engine.spec import JobSpec
 from wattwise.engine.worker import TaskItem, TaskResult
 from wattwise.errors import WattwiseError
 from wattwise.meter.types import DeviceEnergy, Measurement, PowerSample
+from wattwise.schedule.model import NodeGroup
+from wattwise.schedule.policies.base import Policy
 from wattwise.schedule.suspend import RESTART_OVERHEAD_S, advise
 from wattwise.store.jobs import (
     TERMINAL,
@@ -73,12 +81,24 @@ class EngineConfig:
     num_cpus: int | None = None
     #: Labels of the embedded node (``wattwise.io/zone`` etc.).
     labels: dict[str, str] | None = None
-    policy: PlacementPolicy | None = None
+    #: The ``wattwise.schedule`` policy the scheduler keeps for the head's life (default
+    #: ``fifo``; ``scheduler.make_engine_policy`` makes one by name or alias).
+    policy: Policy | None = None
+    #: Wall seconds per policy hour (below 3600: compressed time, ``bench/engine_parity``).
+    hour_s: float = 3600.0
+    #: Hour 0 of the policy's clock (default: the start of the hour the head starts in).
+    clock_origin_s: float | None = None
+    #: Policy hours in each forecast row the policy sees.
+    forecast_horizon_h: int = 48
+    #: Per node type, the power and speed model the policy scores groups with.
+    node_groups: dict[str, NodeGroup] | None = None
     meter: bool = True
     meter_interval_s: float = 0.5
     #: Builds each node's energy sources on that node (default: detect them).
     meter_sources: rb.SourcesFactory | None = None
-    carbon: ProviderFor | None = None
+    #: What the head plans with and accounts carbon by, per zone (default: each zone's
+    #: ``resolve_provider``; ``PlanningSignal.from_trace`` for ``serve --carbon FILE``).
+    signal: PlanningSignal | None = None
     #: Jobs expecting to run at most this long may share one Ray task. Units: s.
     batch_runtime_s: float = 60.0
     batch_max: int = 64
@@ -162,9 +182,18 @@ class Engine:
         self.backend: Backend = cfg.backend or rb.RayBackend(
             cfg.address, cfg.num_cpus, cfg.labels, cfg.ray_host
         )
-        self.policy: PlacementPolicy = self.config.policy or AsapPolicy()
+        self.signal = self.config.signal or PlanningSignal()
+        self.scheduler = Scheduler(
+            self.config.policy or make_engine_policy("asap"),
+            self.signal.forecast,
+            hour_s=self.config.hour_s,
+            origin_s=self.config.clock_origin_s,
+            horizon_h=self.config.forecast_horizon_h,
+            node_groups=self.config.node_groups,
+        )
+        self.policy = self.scheduler.policy
         self.head_id = uuid.uuid4().hex[:16]
-        self.carbon = CarbonAccountant(self.config.carbon)
+        self.carbon = CarbonAccountant(self.signal)
         self.predictions = RuntimePlanner(self.store)  # predict14: runtimes from history
         if self.config.home is not None:
             self.home = self.config.home
@@ -186,7 +215,6 @@ class Engine:
         self._last_sweep = 0.0
         self._last_cancel_check = 0.0
         self._last_suspend_check = 0.0
-        self._policy_errors: set[str] = set()
         self._started = False
         self.recovered = 0
 
@@ -267,7 +295,11 @@ class Engine:
             busy |= self._cancel_requested()
         full = now - self._last_sweep >= self.config.sweep_s
         busy |= self._load_queue(full=full)
-        if self._replan or now - self._last_plan >= self.config.replan_interval_s:
+        if (
+            self._replan
+            or now - self._last_plan >= self.config.replan_interval_s
+            or self.scheduler.replan_due(now)
+        ):
             self._plan([j for j in self._jobs.values() if j.todo and not j.running])
             self._replan = False
             self._last_plan = now
@@ -279,6 +311,7 @@ class Engine:
 
     def replan(self) -> None:
         """Re-plan every job not yet started (e.g. forecasts changed)."""
+        self.scheduler.refresh_forecast()
         self._replan = True
 
     # -- nodes -------------------------------------------------------------------
@@ -421,6 +454,11 @@ class Engine:
         # predict14: plan with the predicted runtime; latest start by its upper bound.
         job.record, runtime_s = self.predictions.plan(job.record, job.spec)
         r = job.record
+        upper = (r.predicted or {}).get("runtime_upper_s")
+        hold = None
+        if job.resume_at_s is not None:  # a paused job waits for its cleaner hours
+            assert job.resume_latest_s is not None
+            hold = min(job.resume_at_s, job.resume_latest_s)
         return PendingJob(
             job_id=r.id,
             cpus=job.spec.cpus,
@@ -433,6 +471,8 @@ class Engine:
             zone=job.spec.zone,
             excluded_nodes=tuple(r.excluded_nodes),
             priority=job.spec.priority,
+            runtime_upper_s=float(upper) if isinstance(upper, int | float) else None,
+            hold_until_s=hold,
         )
 
     def _plan(self, jobs: Sequence[_Job]) -> None:
@@ -444,85 +484,33 @@ class Engine:
             self._replan = True  # plan once the first node's meter runs
             return
         pending = [self._pending_view(j) for j in jobs]
-        try:
-            placements = self.policy.plan(pending, views, now)
-        except Exception as err:  # a policy bug must not stop the head or its jobs
-            placements = self._fallback_plan(pending, views, now, err)
-        by_id = {p.job_id: p for p in placements}
+        # The scheduler clamps every start to the latest safe start and falls back to it
+        # when the policy raises; it also returns jobs whose plan moved (pull-forward).
+        placements = self.scheduler.plan(pending, views, now)
         waiting: list[tuple[int, float, list[str]]] = []
-        for job in jobs:
-            p = by_id.get(job.record.id) or Placement(job.record.id, now, (), "policy gave no plan")
-            # The one rule no policy may break: start by the latest safe start.
-            start = min(p.start_s, max(now, job.record.latest_start_s))
-            if job.resume_at_s is not None:  # a paused job waits for its cleaner hours
-                assert job.resume_latest_s is not None
-                start = max(start, min(job.resume_at_s, job.resume_latest_s))
-            job.placement = dataclasses.replace(p, start_s=start)
+        for p in placements:
+            job = self._jobs.get(p.job_id)
+            if job is None:
+                continue
+            job.placement = p
             if not p.node_ids:
                 self.store.note(job.record.id, p.reason or "no node can take this job")
             elif job.resume_at_s is not None:
                 pass  # stays `suspended` in the store until it runs again
-            elif start > now + self.config.tick_s:
-                waiting.append((job.record.id, start, list(p.node_ids)))
+            elif p.start_s > now + self.config.tick_s:
+                waiting.append((job.record.id, p.start_s, list(p.node_ids)))
         self.store.set_plans(waiting)
-
-    def _fallback_plan(
-        self, pending: list[PendingJob], views: list[NodeView], now: float, err: Exception
-    ) -> list[Placement]:
-        """When the policy raises: each job at its latest safe start, on nodes that fit.
-
-        Logged once per distinct error, so a policy that fails every tick does not
-        flood the log.
-        """
-        why = f"policy {type(self.policy).__name__} failed: {_one_line(err)}"
-        if why not in self._policy_errors:
-            self._policy_errors.add(why)
-            log.error("%s; jobs start at their latest safe start", why)
-        asap = {p.job_id: p for p in AsapPolicy().plan(pending, views, now)}
-        return [
-            dataclasses.replace(
-                asap[j.job_id],
-                start_s=max(now, j.latest_start_s),
-                reason=asap[j.job_id].reason or why,
-            )
-            for j in pending
-        ]
 
     # -- dispatch ----------------------------------------------------------------
 
     def _dispatch(self, now: float) -> bool:
-        due = [
-            j
-            for j in self._jobs.values()
-            if j.todo
-            and not j.cancelled
-            and j.placement is not None
-            and j.placement.node_ids
-            and j.placement.start_s <= now
-        ]
-        if not due:
-            return False
-        due.sort(key=lambda j: (-j.spec.priority, j.record.latest_start_s, j.record.id))
-        free = {v.node_id: [v.free_cpus, v.free_gpus] for v in self.node_views()}
+        # The scheduler decides what starts where (queue order, guard, reservations).
+        holding = {i: 0 if j.cancelled else len(j.todo) for i, j in self._jobs.items()}
+        starts = self.scheduler.dispatch(now, self.node_views(), holding)
         chosen: list[tuple[_Job, int, str]] = []
-        for job in due:
-            assert job.placement is not None
-            nodes = [n for n in job.placement.node_ids if n in free]
-            if not nodes:
-                self._replan = True  # its nodes left; plan it again
-                continue
-            k = 0
-            for shard in list(job.todo):
-                for _ in range(len(nodes)):
-                    node = nodes[k % len(nodes)]
-                    k += 1
-                    cap = free[node]
-                    if cap[0] >= job.spec.cpus - 1e-9 and cap[1] >= job.spec.gpus:
-                        cap[0] -= job.spec.cpus
-                        cap[1] -= job.spec.gpus
-                        chosen.append((job, shard, node))
-                        job.todo.remove(shard)
-                        break
+        for start in starts:
+            job = self._jobs[start.job_id]
+            chosen.append((job, job.todo.pop(0), start.node_id))
         if not chosen:
             return False
         started = self.store.start_tasks(
@@ -634,7 +622,7 @@ class Engine:
             zone=info.zone if info is not None else None,
             now_s=time.time(),
             history=self._run_store().list_runs(limit=500, status="completed"),
-            forecast=getattr(self.policy, "forecast", None),
+            forecast=self.scheduler.forecast,
         )
 
     def _submit(self, node: str, members: list[tuple[_Job, int, int]]) -> None:
@@ -813,7 +801,7 @@ class Engine:
         the job's one task is stopped (SIGTERM: it checkpoints, then grace, SIGKILL) and
         it waits, ``suspended``, for its resume hour or its latest safe start.
         """
-        forecast = getattr(self.policy, "forecast", None)
+        forecast = self.scheduler.forecast
         if forecast is None:
             return False
         paused = False

@@ -1,11 +1,13 @@
 """Run the store's job queue on this machine without Ray: each job one metered subprocess.
 
 The engine's fallback where Ray is missing or does not start (``wattwise demo
---engine local``). It plays the head's part on one local node: it plans queued jobs
-with the engine's :class:`~wattwise.engine.policy.PlacementPolicy` (never later than the latest
-safe start), starts due ones as their own process groups within ``cpus``, meters each
+--engine local``). It plays the head's part on one local node: it plans and starts
+queued jobs with the head's :class:`~wattwise.engine.scheduler.Scheduler` (the same
+long-lived policy, hourly re-plans and dispatch rules; never later than the latest safe
+start), runs due ones as their own process groups within ``cpus``, meters each
 with the :class:`~wattwise.meter.Meter` that ``wattwise measure`` uses (estimate
-settings from the config, carbon by :func:`wattwise.carbon.with_carbon`), stops
+settings from the config, carbon by :func:`wattwise.carbon.with_carbon` with the
+planning signal's provider), stops
 cancelled ones (SIGTERM, the job's grace, SIGKILL) and completes them in the store.
 So clients, the API and ``wattwise runs`` see the same jobs, tasks, logs and runs as
 with the head. One task and one attempt per job: sharded jobs need the engine on Ray.
@@ -24,14 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wattwise.engine.policy import AsapPolicy, NodeView, PendingJob, Placement, PlacementPolicy
+from wattwise.engine.carbon import PlanningSignal
+from wattwise.engine.scheduler import (
+    NodeView,
+    PendingJob,
+    Scheduler,
+    make_engine_policy,
+)
 from wattwise.engine.spec import JobSpec
 from wattwise.errors import WattwiseError
 from wattwise.store.jobs import JobCompletion, JobRecord, JobStore, NewTask, NodeRecord, TaskOutcome
 
 if TYPE_CHECKING:
-    from wattwise.engine.carbon import ProviderFor
     from wattwise.meter import Measurement, Meter
+    from wattwise.schedule.policies.base import Policy
 
 NODE_ID = "local"
 
@@ -58,22 +66,25 @@ class LocalRunner:
         store_url: str | None = None,
         *,
         cpus: float,
-        policy: PlacementPolicy | None = None,
-        carbon: ProviderFor | None = None,
+        policy: Policy | None = None,
+        signal: PlanningSignal | None = None,
         interval_s: float = 0.5,
         home: Path | None = None,
+        hour_s: float = 3600.0,
     ) -> None:
         from wattwise.config import home as default_home
 
         self.store = JobStore(store_url)
         self.cpus = cpus
-        self.policy: PlacementPolicy = policy or AsapPolicy()
+        self.signal = signal or PlanningSignal()
+        self.scheduler = Scheduler(
+            policy or make_engine_policy("asap"), self.signal.forecast, hour_s=hour_s
+        )
         self.interval_s = interval_s
         self.home = home or default_home()
         self.head_id = f"local-{uuid.uuid4().hex[:12]}"
-        self._carbon_for = carbon
         self._provider: Any = None
-        self._waiting: dict[int, tuple[JobRecord, JobSpec, float]] = {}  # id -> (.., start_s)
+        self._waiting: dict[int, tuple[JobRecord, JobSpec]] = {}
         self._running: dict[int, _Task] = {}
         self._max_seen_id = 0
         self._node_name = os.uname().nodename
@@ -115,6 +126,8 @@ class LocalRunner:
         busy = self._harvest()
         busy |= self._cancel_requested()
         busy |= self._take(self.store.pending_after(self._max_seen_id))
+        if self.scheduler.replan_due(time.time()):  # the hourly call of a replanning policy
+            self._plan([r for r, _ in self._waiting.values()])
         return self._dispatch(time.time()) or busy
 
     def _take(self, records: list[JobRecord]) -> bool:
@@ -123,55 +136,52 @@ class LocalRunner:
             return False
         self._max_seen_id = max(self._max_seen_id, *(r.id for r in new))
         specs = {r.id: JobSpec.from_dict(r.spec) for r in new}
-        now = time.time()
-        views = [
-            PendingJob(
-                job_id=r.id,
-                cpus=specs[r.id].cpus,
-                gpus=specs[r.id].gpus,
-                n_tasks=specs[r.id].n_tasks,
-                submitted_s=r.submitted_s,
-                latest_start_s=r.latest_start_s,
-                runtime_s=specs[r.id].runtime_s,
-                node_type=specs[r.id].node_type,
-                zone=specs[r.id].zone,
-                priority=specs[r.id].priority,
-            )
-            for r in new
-        ]
-        by_id = {p.job_id: p for p in self.policy.plan(views, self.node_views(), now)}
-        plans: list[tuple[int, float, list[str]]] = []
         refused: list[JobCompletion] = []
         for r in new:
             spec = specs[r.id]
-            p = by_id.get(r.id) or Placement(r.id, now, (NODE_ID,))
-            if spec.n_tasks > 1 or not p.node_ids or spec.cpus > self.cpus:
+            if spec.n_tasks > 1 or spec.cpus > self.cpus:
                 # No node will ever join this one: say so rather than wait forever.
-                why = p.reason or f"needs {spec.cpus:g} CPUs; this machine runs {self.cpus:g}"
+                why = f"needs {spec.cpus:g} CPUs; this machine runs {self.cpus:g}"
                 if spec.n_tasks > 1:
                     why = "sharded jobs need the engine on Ray (run without --engine local)"
                 refused.append(JobCompletion(r.id, "failed", error=f"not run locally: {why}"))
                 continue
-            # The one rule no policy may break: start by the latest safe start.
-            start = min(p.start_s, max(now, r.latest_start_s))
-            self._waiting[r.id] = (r, spec, start)
-            if start > now:
-                plans.append((r.id, start, [NODE_ID]))
-        self.store.set_plans(plans)
+            self._waiting[r.id] = (r, spec)
         self.store.complete_jobs(refused)
+        self._plan([r for r in new if r.id in self._waiting])
         return True
 
+    def _plan(self, records: list[JobRecord]) -> None:
+        """Plan ``records`` (new ones are the policy's arrivals) and store the plans."""
+        now = time.time()
+        views = []
+        for r in records:
+            spec = self._waiting[r.id][1]
+            views.append(
+                PendingJob(
+                    job_id=r.id,
+                    cpus=spec.cpus,
+                    gpus=spec.gpus,
+                    n_tasks=spec.n_tasks,
+                    submitted_s=r.submitted_s,
+                    latest_start_s=r.latest_start_s,
+                    runtime_s=spec.runtime_s,
+                    node_type=spec.node_type,
+                    zone=spec.zone,
+                    priority=spec.priority,
+                )
+            )
+        plans: list[tuple[int, float, list[str]]] = []
+        for p in self.scheduler.plan(views, self.node_views(), now):
+            if p.job_id in self._waiting and p.node_ids and p.start_s > now:
+                plans.append((p.job_id, p.start_s, list(p.node_ids)))
+        self.store.set_plans(plans)
+
     def _dispatch(self, now: float) -> bool:
-        due = sorted(
-            (item for item in self._waiting.values() if item[2] <= now),
-            key=lambda item: (-item[1].priority, item[0].latest_start_s, item[0].id),
-        )
+        holding = {i: 1 for i in self._waiting} | {i: 0 for i in self._running}
         started = False
-        free = self.node_views()[0].free_cpus
-        for record, spec, _ in due:
-            if spec.cpus > free + 1e-9:
-                continue
-            del self._waiting[record.id]
+        for start in self.scheduler.dispatch(now, self.node_views(), holding):
+            record, spec = self._waiting.pop(start.job_id)
             ids = self.store.start_tasks(
                 [NewTask(record.id, 0, record.attempts + 1, NODE_ID, self._node_name)],
                 self.head_id,
@@ -179,7 +189,6 @@ class LocalRunner:
             if not ids:  # cancelled by a client meanwhile
                 continue
             self._launch(record, spec, ids[record.id][0])
-            free -= spec.cpus
             started = True
         return started
 
@@ -306,10 +315,8 @@ class LocalRunner:
         from wattwise.carbon import with_carbon
 
         if self._provider is None:
-            from wattwise.grid import resolve_provider
-
-            try:  # as the head resolves a node without a zone label: the user's grid
-                self._provider = (self._carbon_for or resolve_provider)(None)
+            try:  # as the head resolves a node without a zone label
+                self._provider = self.signal.provider(None)
             except WattwiseError as err:
                 self._provider = f"no intensity: {err}"
         if isinstance(self._provider, str):

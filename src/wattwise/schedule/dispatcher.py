@@ -17,11 +17,113 @@ import bisect
 import heapq
 import itertools
 import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from wattwise.schedule.model import Cluster, FloatArray, IntArray, JobBatch
 from wattwise.schedule.policies.base import ANY_GROUP, Policy
+
+# -- the rules, as pure functions (the engine's live scheduler uses them too) ----------
+
+
+@dataclass(slots=True)
+class Reservation:
+    """An EASY-style reservation on a group for its most urgent blocked job: from
+    ``shadow_h`` enough cores free up for it; ``spare_cpus``/``spare_gpus`` are what it
+    leaves to jobs that run past then. Units: h, cores, GPUs."""
+
+    shadow_h: float
+    spare_cpus: float
+    spare_gpus: float
+
+    def admits(self, t: float, run_upper_h: float, cpus: float, gpus: float) -> bool:
+        """May a job of ``cpus``/``gpus`` whose run (upper estimate) lasts
+        ``run_upper_h`` start at ``t`` without delaying the reserved job?"""
+        ends_before = t + run_upper_h <= self.shadow_h + 1e-9
+        return ends_before or (cpus <= self.spare_cpus and gpus <= self.spare_gpus)
+
+    def backfilled(self, expected_end_h: float, cpus: float, gpus: float) -> None:
+        """A job started beside the reservation: one that outlasts the shadow time uses
+        spare cores."""
+        if expected_end_h > self.shadow_h + 1e-9:
+            self.spare_cpus -= cpus
+            self.spare_gpus -= gpus
+
+
+def reserve(
+    need: tuple[float, float],
+    free: tuple[float, float],
+    t: float,
+    running: Sequence[tuple[float, int]],
+    cpus: Sequence[float] | Mapping[int, float],
+    gpus: Sequence[float] | Mapping[int, float],
+) -> Reservation:
+    """The reservation for a blocked job needing ``need`` (cores, GPUs) on a group with
+    ``free`` now: walk the group's ``running`` jobs, sorted (expected end, key), from the
+    soonest end until enough is free (jobs already past their expected end count as
+    ending now, in key order). ``cpus[key]``/``gpus[key]``: what each running job holds."""
+    need_c, need_g = need
+    free_c, free_g = free
+    shadow = t
+    overdue = bisect.bisect_right(running, (t, math.inf))
+    ends = sorted((t, r) for _, r in running[:overdue]) if overdue else []
+    for end, r in itertools.chain(ends, itertools.islice(running, overdue, None)):
+        if free_c >= need_c and free_g >= need_g:
+            break
+        free_c += cpus[r]
+        free_g += gpus[r]
+        shadow = end
+    return Reservation(shadow, free_c - need_c, free_g - need_g)
+
+
+def switch_time_h(latest_h: float, guard_h: float, patience_h: float) -> float:
+    """When a job waiting for its planned group may look at others: ``guard_h`` (and
+    ``patience_h``) before its latest safe start there. Units: h."""
+    return latest_h - guard_h - patience_h - 1e-9
+
+
+def choose_group(
+    want: int,
+    t: float,
+    order: Sequence[int],
+    fits: Callable[[int], bool],
+    deadline_h: float,
+    upper_h: float,
+    speed: Sequence[float],
+    switch_h: float,
+) -> int:
+    """The group a ready job starts on at ``t``, -1 to wait. Its planned group ``want``
+    when it fits; before ``switch_h`` nothing else; then any group (in ``order``) fast
+    enough to meet ``deadline_h`` by the upper estimate ``upper_h``; once its latest safe
+    start on ``want`` has passed, any group at all. ``want`` ANY_GROUP: the first
+    group that fits. ``fits(g)``: room (and the reservation's leave) on group ``g``."""
+    if want != ANY_GROUP:
+        if fits(want):
+            return want
+        if t < switch_h:
+            return -1
+        latest = deadline_h - upper_h / speed[want]
+        # The deadline is near: any group that still meets it, then any at all.
+        for g in order:
+            if t + upper_h / speed[g] <= deadline_h and fits(g):
+                return g
+        if t < latest - 1e-9:
+            return -1
+    for g in order:
+        if fits(g):
+            return g
+    return -1
+
+
+def serving_order(waiting: Sequence[tuple[float, int]], t: float, edf: bool) -> Iterator[int]:
+    """Positions in ``waiting`` (sorted by queue key: arrival in the queue for FIFO,
+    latest safe start for EDF) in the order they are served at ``t``. Overload-aware
+    EDF: jobs already past their latest start will miss anyway; serving them first would
+    make the salvageable ones miss too (the EDF domino effect), so they come last."""
+    cut = bisect.bisect_left(waiting, (t, -1)) if edf else 0
+    return itertools.chain(range(cut, len(waiting)), range(cut))
 
 
 class Dispatcher:
@@ -65,7 +167,7 @@ class Dispatcher:
         # them from the soonest end only until enough cores are free.
         self.running: list[list[tuple[float, int]]] = [[] for _ in cluster.groups]
         self.expected_end = [0.0] * len(jobs)
-        self.resv: dict[int, list[float]] = {}  # group -> [shadow time, spare cpus, gpus]
+        self.resv: dict[int, Reservation] = {}  # group -> its reservation
         self.started = [False] * len(jobs)
         # Per waiting row: the group it waits for, and when it may look at others.
         self.wait_group = [ANY_GROUP] * len(jobs)
@@ -85,10 +187,9 @@ class Dispatcher:
         if self.free_cpus[g] < self.cpus[row] or self.free_gpus[g] < self.gpus[row]:
             return False
         r = self.resv.get(g)
-        if r is None:
-            return True
-        ends_before = t + self.upper[row] / self.speed[g] <= r[0] + 1e-9
-        return ends_before or (self.cpus[row] <= r[1] and self.gpus[row] <= r[2])
+        return r is None or r.admits(
+            t, self.upper[row] / self.speed[g], self.cpus[row], self.gpus[row]
+        )
 
     def _reserve(self, row: int, want: int, t: float) -> None:
         """Give blocked ``row`` the reservation on its group if that group has none:
@@ -101,25 +202,19 @@ class Dispatcher:
         too_big = self.total_cpus[want] < self.cpus[row] or self.total_gpus[want] < self.gpus[row]
         if want in self.resv or too_big:
             return
-        need_c, need_g = self.cpus[row], self.gpus[row]
-        free_c, free_g = self.free_cpus[want], self.free_gpus[want]
-        shadow = t
-        running = self.running[want]
-        # Jobs already past their expected end count as ending now (in row order).
-        overdue = bisect.bisect_right(running, (t, len(self.cpus)))
-        ends = sorted((t, r) for _, r in running[:overdue]) if overdue else []
-        for end, r in itertools.chain(ends, itertools.islice(running, overdue, None)):
-            if free_c >= need_c and free_g >= need_g:
-                break
-            free_c += self.cpus[r]
-            free_g += self.gpus[r]
-            shadow = end
-        self.resv[want] = [shadow, free_c - need_c, free_g - need_g]
+        self.resv[want] = reserve(
+            (self.cpus[row], self.gpus[row]),
+            (self.free_cpus[want], self.free_gpus[want]),
+            t,
+            self.running[want],
+            self.cpus,
+            self.gpus,
+        )
 
     def _switch_h(self, row: int, g: int) -> float:
         """When a job waiting for group ``g`` may look at other groups. Units: h."""
         latest = self.deadline[row] - self.upper[row] / self.speed[g]
-        return latest - self.guard_h - self.patience_h - 1e-9
+        return switch_time_h(latest, self.guard_h, self.patience_h)
 
     def _wait_for(self, row: int, want: int) -> tuple[int, float]:
         """Remember the group ``row`` waits for and when it may look at others."""
@@ -131,24 +226,18 @@ class Dispatcher:
     def _choose(self, row: int, want: int, t: float, switch: float | None = None) -> int:
         """The group ``row`` starts on now, -1 to wait. ``switch``: when it may look at
         groups other than ``want`` (computed when not given)."""
-        order = self.policy.group_order
-        if want != ANY_GROUP:
-            if self._fits(row, want, t):
-                return want
-            if t < (self._switch_h(row, want) if switch is None else switch):
-                return -1
-            latest = self.deadline[row] - self.upper[row] / self.speed[want]
-            # The deadline is near: any group that still meets it, then any at all.
-            for g in order:
-                fast_enough = t + self.upper[row] / self.speed[g] <= self.deadline[row]
-                if fast_enough and self._fits(row, g, t):
-                    return g
-            if t < latest - 1e-9:
-                return -1
-        for g in order:
-            if self._fits(row, g, t):
-                return g
-        return -1
+        if switch is None:
+            switch = self._switch_h(row, want) if want != ANY_GROUP else -math.inf
+        return choose_group(
+            want,
+            t,
+            self.policy.group_order,
+            lambda g: self._fits(row, g, t),
+            self.deadline[row],
+            self.upper[row],
+            self.speed,
+            switch,
+        )
 
     def _start(self, row: int, g: int, t: float, start: FloatArray, group: IntArray) -> None:
         self.free_cpus[g] -= self.cpus[row]
@@ -158,9 +247,8 @@ class Dispatcher:
         self.started[row] = True
         expected_end = t + self.upper[row] / self.speed[g]
         r = self.resv.get(g)
-        if r is not None and expected_end > r[0] + 1e-9:
-            r[1] -= self.cpus[row]  # a backfill that outlasts the shadow time uses spare cores
-            r[2] -= self.gpus[row]
+        if r is not None:
+            r.backfilled(expected_end, self.cpus[row], self.gpus[row])
         if self.reserve:
             self.expected_end[row] = expected_end
             bisect.insort(self.running[g], (expected_end, row))
@@ -213,11 +301,6 @@ class Dispatcher:
         waiting = self.waiting
         if not waiting:
             return
-        n = len(waiting)
-        # Overload-aware EDF: jobs already past their latest start will miss anyway;
-        # serving them first would make the salvageable ones miss too (the EDF domino
-        # effect), so they are looked at after the rest.
-        cut = bisect.bisect_left(waiting, (t, -1)) if self.edf else 0
         free, cpus, started, want = self.free_cpus, self.cpus, self.started, self.want
         resv, free_g, gpus, upper, speed = (
             self.resv,
@@ -230,7 +313,7 @@ class Dispatcher:
         most_free = max(free)
         wait_group, wait_switch = self.wait_group, self.wait_switch
         gone: list[int] = []  # positions in ``waiting`` of jobs started now or before
-        for pos in itertools.chain(range(cut, n), range(cut)):
+        for pos in serving_order(waiting, t, self.edf):
             if most_free <= 0:
                 break
             row = waiting[pos][1]
@@ -253,8 +336,8 @@ class Dispatcher:
                 r = resv.get(w)
                 if (
                     r is not None
-                    and t + upper[row] / speed[w] > r[0] + 1e-9
-                    and (c > r[1] or gpus[row] > r[2])
+                    and t + upper[row] / speed[w] > r.shadow_h + 1e-9
+                    and (c > r.spare_cpus or gpus[row] > r.spare_gpus)
                 ):
                     continue  # it would delay the job holding the reservation
                 g = w

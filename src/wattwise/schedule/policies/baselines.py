@@ -3,15 +3,17 @@
 - ``fifo``: start on arrival, first group with room (carbon-agnostic).
 - ``lowest-start``: start in the hour with the lowest forecast intensity within the
   slack (Let's Wait Awhile, Wiesner et al., Middleware'21).
-- ``lowest-window``: start where the forecast mean over the job's run is lowest.
+- ``lowest-window``: start where the forecast mean over the job's run is lowest; on a
+  cluster spanning several zones, in the zone where that window is cleanest.
 - ``threshold``: start (or, for interruptible jobs with unlimited capacity, run only)
   when the forecast is below a percentile of the window's forecast.
 - ``gaia-cst``: carbon saving per waiting time (GAIA, Hanafy et al., ASPLOS'24): wait
   for the start that saves the most carbon per hour waited, if any saves.
 - ``efficiency``: start on arrival on the most energy-efficient group with room.
 
-All but ``efficiency`` read the forecast of the first group's zone and leave the group
-to the dispatcher (cluster order): they are not heterogeneity-aware.
+All but ``efficiency`` and (across zones) ``lowest-window`` read the forecast of the
+first group's zone and leave the group to the dispatcher (cluster order): they are not
+heterogeneity-aware.
 """
 
 from __future__ import annotations
@@ -79,19 +81,45 @@ class LowestStart(Policy):
 
 
 class LowestWindow(Policy):
+    """Start where the forecast mean over the job's run is lowest. Where the groups lie
+    in more than one zone, each zone's first group (in ``group_order``) is scored too and
+    a job goes to the zone whose best window is cleaner than the first group's (ties:
+    the first group's zone, then the group left to the dispatcher as in one zone)."""
+
     name = "lowest-window"
+
+    def reset(self, cluster: Cluster, n_hours: int) -> None:
+        super().reset(cluster, n_hours)
+        seen: dict[str | None, int] = {}
+        for g in self.group_order:
+            seen.setdefault(cluster.groups[g].zone, g)
+        #: One group per zone, the first group's zone first.
+        self.zone_groups = list(seen.values())
 
     def plan(
         self, now_h: float, queue: JobBatch, state: ClusterState, forecast: ForecastView
     ) -> Plan:
-        row = forecast.intensity[self.group_order[0]]
-        dur = _duration(self, queue)
-        latest = queue.latest_start_h
-        cand = start_candidates(queue, now_h, latest, dur)
-        cost = window_integral(row, forecast.hour, cand, dur[:, None])
-        # Prefer the earliest of near-equal windows (less waiting for the same carbon).
-        best = np.argmin(cost + 1e-9 * (cand - cand[:, :1]), axis=1)
-        return _any(queue, cand[np.arange(len(queue)), best])
+        best_cost: FloatArray | None = None
+        plan = Plan.empty()
+        for g in self.zone_groups:
+            row = forecast.intensity[g]
+            dur = queue.length_h / self.cluster.groups[g].speed
+            latest = queue.latest_start_h
+            cand = start_candidates(queue, now_h, latest, dur)
+            cost = window_integral(row, forecast.hour, cand, dur[:, None])
+            # Prefer the earliest of near-equal windows (less waiting for the same carbon).
+            best = np.argmin(cost + 1e-9 * (cand - cand[:, :1]), axis=1)
+            rows = np.arange(len(queue))
+            mean = cost[rows, best] / np.maximum(dur, 1e-12)
+            start = cand[rows, best]
+            if best_cost is None:
+                best_cost, plan = mean, _any(queue, start)
+                continue
+            better = mean < best_cost * (1.0 - 1e-9) - 1e-12
+            best_cost = np.where(better, mean, best_cost)
+            plan.group = np.where(better, g, plan.group)
+            plan.start_h = np.where(better, start, plan.start_h)
+        return plan
 
 
 class Threshold(Policy):
