@@ -277,3 +277,21 @@ def test_the_hour_clock_rejects_a_bad_hour() -> None:
         Scheduler(Fifo(), None, hour_s=0.0)
     clock = HourClock.starting(T0 + 1234.0)
     assert clock.origin_s == T0 and clock.to_s(clock.to_h(T0 + 99.0)) == T0 + 99.0
+
+
+def test_a_cancelled_job_gives_its_planned_room_back() -> None:
+    """The wattwise policy's calendar must not keep the hours of a job that left before
+    it started, or later jobs are pushed off the clean hours for nothing."""
+    policy = Spy()
+    sched = Scheduler(policy, _flat, origin_s=T0)
+    nodes = [_node("a")]
+    slack = {"latest_start_s": T0 + 10 * H, "cpus": 4.0}
+    sched.plan([_job(1, **slack)], nodes, T0)
+    assert policy.cpu.sum() == pytest.approx(4.0)
+    sched.withdraw(1)  # cancelled while waiting
+    assert policy.cpu.sum() == pytest.approx(0.0) and not policy.planned
+    sched.plan([_job(2, **slack)], nodes, T0 + 60)
+    assert set(policy.planned) == {2} and policy.cpu.sum() == pytest.approx(4.0)
+    # Dispatch forgets jobs the head no longer holds the same way.
+    sched.dispatch(T0 + 120, nodes, {})
+    assert policy.cpu.sum() == pytest.approx(0.0)

@@ -341,9 +341,12 @@ class Scheduler:
         self.cluster = None
 
     def withdraw(self, job_id: int) -> None:
-        """Forget a job (cancelled, finished, or gone from the head)."""
-        self._entries.pop(job_id, None)
+        """Forget a job (cancelled, finished, or gone from the head). One that had not
+        started is withdrawn from the policy, so its planned room is free again."""
+        e = self._entries.pop(job_id, None)
         self._running.pop(job_id, None)
+        if e is not None and e.planned and not e.started and self.cluster is not None:
+            self.policy.withdrawn(job_id)
 
     def _clock(self, now_s: float) -> HourClock:
         if self.clock is None:

@@ -89,6 +89,11 @@ class Policy(ABC):
         """The dispatcher started ``job_id`` on ``group`` at ``start_h`` (an optional
         hook for policies that keep a plan of their own)."""
 
+    def withdrawn(self, job_id: int) -> None:  # noqa: B027
+        """``job_id`` left before it started (cancelled, or failed while waiting): a
+        policy that reserved room for it gives that room back (an optional hook; the
+        simulator never withdraws a job, the engine does)."""
+
     @abstractmethod
     def plan(
         self, now_h: float, queue: JobBatch, state: ClusterState, forecast: ForecastView

@@ -524,6 +524,13 @@ class Wattwise(Policy):
                 self._reserve(job_id, group, start_h, 1.0)
         self._forget(job_id)
 
+    def withdrawn(self, job_id: int) -> None:
+        """Give back the calendar room of a job that left before it started."""
+        if job_id in self.planned and job_id in self.jobs:
+            g, st = self.planned[job_id]
+            self._reserve(job_id, g, st, -1.0)
+        self._forget(job_id)
+
     def _forget(self, job_id: int) -> None:
         self.jobs.pop(job_id, None)
         self.planned.pop(job_id, None)
