@@ -295,3 +295,23 @@ def test_a_cancelled_job_gives_its_planned_room_back() -> None:
     # Dispatch forgets jobs the head no longer holds the same way.
     sched.dispatch(T0 + 120, nodes, {})
     assert policy.cpu.sum() == pytest.approx(0.0)
+
+
+def test_set_origin_aligns_the_policys_hours_with_a_replay_that_started_later() -> None:
+    """The demo's replay starts after the head: the policy's hours must begin when the
+    replayed trace's hours do, or every plan is off by the difference."""
+    replay_s = T0 + 0.5 * H  # the trace's hour 0, half an hour after the head's
+
+    def forecast(zone: str | None, start_s: float, end_s: float) -> TimeSeries:
+        t = np.arange(start_s, end_s + H, H / 4)
+        return TimeSeries(t, np.where(t < replay_s + 3 * H, 300.0, 30.0), "gCO2e/kWh", H / 4)
+
+    def planned(sched: Scheduler) -> float:
+        [p] = sched.plan([_job(1, latest_start_s=T0 + 10 * H)], [_node("a")], T0 + 0.5 * H)
+        return p.start_s
+
+    before = Scheduler(make_engine_policy("carbon"), forecast, origin_s=T0)
+    assert planned(before) == T0 + 4 * H  # the head's hours: half an hour late
+    after = Scheduler(make_engine_policy("carbon"), forecast, origin_s=T0)
+    after.set_origin(replay_s)
+    assert planned(after) == replay_s + 3 * H  # the clean hour as it begins

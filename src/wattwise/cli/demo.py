@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import signal
 import sys
 import time
@@ -365,6 +366,8 @@ def demo(
     typer.echo(line)
     runner = DemoRun(runner_engine, grid, clock, wall_end_s=wall_end, telemetry=telemetry)
     clock.restart()  # the replay starts now, whatever Ray's start-up took
+    # ... and so do the policy's hours: hour 0 is the replay's first hour.
+    runner_engine.scheduler.set_origin(clock.to_wall_s(math.floor(origin / HOUR_S) * HOUR_S))
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
     app = create_app(
         jobs=runner.backend,

@@ -340,6 +340,17 @@ class Scheduler:
         self.policy = policy
         self.cluster = None
 
+    def set_origin(self, origin_s: float) -> None:
+        """Hour 0 begins at ``origin_s`` (epoch s) from now on: for a replayed grid whose
+        hours begin when the replay starts, not when the head did. The policy is reset
+        at the next :meth:`plan` and every job still waiting is offered again."""
+        self.clock = HourClock(float(origin_s), self.hour_s)
+        for e in self._entries.values():
+            e.job = self._job(e.pending, self.clock)
+        self._running.clear()
+        self.cluster = None
+        self._view = None
+
     def withdraw(self, job_id: int) -> None:
         """Forget a job (cancelled, finished, or gone from the head). One that had not
         started is withdrawn from the policy, so its planned room is free again."""
