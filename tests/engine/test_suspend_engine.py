@@ -23,6 +23,7 @@ from wattwise.engine.scheduler import make_engine_policy
 from wattwise.engine.spec import parse_spec
 from wattwise.engine.worker import TaskItem, TaskResult
 from wattwise.meter.types import DeviceEnergy
+from wattwise.predict.runtime import PredictedRuntime, Source
 from wattwise.units import TimeSeries
 
 H = 3600.0
@@ -181,3 +182,38 @@ def test_a_node_lost_while_suspended_resumes_on_another(
     engine.tick()
     assert [t.node_name for t in engine.store.tasks(job_id)] == ["node-1", "node-2"]
     assert fake.items["ref-1"][0].env["WATTWISE_RESUME"] == "1"
+
+
+def _predicted(engine: Engine, source: Source) -> None:
+    """The planner predicts a 1 h job (upper 1.5 h) from ``source``."""
+    p = PredictedRuntime(H, 1.5 * H, 50.0, source, n=6 if source == Source.HISTORY else 0)
+    engine.predictions._predict = lambda _features: p  # type: ignore[method-assign]
+
+
+def test_a_job_without_runtime_is_paused_on_its_history_upper_bound(
+    setup: tuple[Engine, FakeRay, list[float]],
+) -> None:
+    engine, fake, clock = setup
+    _predicted(engine, Source.HISTORY)
+    job_id = submit(engine, clock[0], interruptible=True, runtime=None)
+    engine.start()
+    engine.tick()
+    assert fake.cancelled == ["ref-0"]  # paused: its history says it fits the clean hours
+    engine.tick()
+    job = engine.store.get_job(job_id)
+    assert job.status == "suspended"
+    # Resumes by the deadline less the upper bound of its remaining work, not the median.
+    deadline = parse_spec({"command": ["x"], "deadline": "20h"}, job.submitted_s).deadline_s
+    resume_latest = engine._jobs[job_id].resume_latest_s
+    assert resume_latest is not None and deadline is not None
+    assert resume_latest < deadline - 1.4 * H
+
+
+def test_a_cold_start_guess_is_never_paused(setup: tuple[Engine, FakeRay, list[float]]) -> None:
+    engine, fake, clock = setup
+    _predicted(engine, Source.COLD_START)
+    submit(engine, clock[0], interruptible=True, runtime=None)
+    engine.start()
+    engine.tick()
+    engine.tick()
+    assert list(fake.items) == ["ref-0"] and fake.cancelled == []

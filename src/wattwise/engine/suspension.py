@@ -1,7 +1,8 @@
 """Which running interruptible jobs to pause for cleaner hours, and the pause's close.
 
 :class:`SuspensionReview` looks at each running interruptible one-task job with a
-runtime and a deadline whose task runs alone in its batch: ``schedule.suspend.advise``
+runtime (declared, or predicted from its own history: :func:`planned_work_s`) and a
+deadline whose task runs alone in its batch: ``schedule.suspend.advise``
 on the planning forecast for its node's zone (the scheduler's ``forecast``) says
 whether its remaining work fits cleaner hours before the deadline. A pause cancels the
 batch (SIGTERM: the job checkpoints, then grace, SIGKILL); once its task has ended,
@@ -17,15 +18,29 @@ import logging
 import time
 
 from wattwise.engine.backend import Backend
-from wattwise.engine.jobs_state import InFlightTable, Jobs
+from wattwise.engine.jobs_state import InFlightTable, Jobs, TrackedJob
 from wattwise.engine.nodes import NodeRegistry
 from wattwise.engine.scheduler import Scheduler
 from wattwise.errors import WattwiseError
+from wattwise.predict.runtime import Source
 from wattwise.schedule.suspend import RESTART_OVERHEAD_S, advise
 from wattwise.store.jobs import JobStore
 from wattwise.units import iso_utc
 
 log = logging.getLogger("wattwise.engine")
+
+
+def planned_work_s(job: TrackedJob) -> float | None:
+    """The work a pause must leave room for: the declared runtime, else the upper bound
+    predicted from the job's own history (a pause then still meets the deadline at the
+    predictor's coverage). A cold start is a guess: such a job is never paused. Units: s."""
+    if job.spec.runtime_s is not None:
+        return job.spec.runtime_s
+    predicted = job.record.predicted or {}
+    upper = predicted.get("runtime_upper_s")
+    if predicted.get("source") == Source.HISTORY and isinstance(upper, int | float):
+        return float(upper)
+    return None
 
 
 class SuspensionReview:
@@ -57,10 +72,11 @@ class SuspensionReview:
         paused = False
         for job in self.jobs.values():
             spec = job.spec
+            work_s = planned_work_s(job)
             if (
                 not spec.interruptible
                 or spec.deadline_s is None
-                or spec.runtime_s is None
+                or work_s is None
                 or spec.n_tasks != 1
                 or len(job.running) != 1
                 or job.suspending
@@ -72,7 +88,7 @@ class SuspensionReview:
             if handle is None:
                 continue  # shares a batch with other jobs: not stopped alone
             node = self.nodes.get(self.inflight.tasks(handle)[0].node_id)
-            remaining = max(spec.runtime_s - job.worked_s - (now - job.segment_started_s), 0.0)
+            remaining = max(work_s - job.worked_s - (now - job.segment_started_s), 0.0)
             try:
                 signal = forecast(node.zone if node else None, now, spec.deadline_s)
                 advice = advise(remaining, now, spec.deadline_s, signal)
