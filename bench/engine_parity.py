@@ -68,7 +68,8 @@ SLACK_H = 24.0
 TOLERANCE = 0.05
 #: The head's short-job batching threshold (``EngineConfig.batch_runtime_s``). Units: s.
 BATCH_RUNTIME_S = 60.0
-#: Wall seconds left for the head to start (connect, one meter actor per node).
+#: Wall seconds the head usually needs to start (connect, one meter actor per node);
+#: it is given six times that.
 START_UP_S = 20.0
 
 
@@ -217,13 +218,16 @@ def start_ray(cluster: Cluster) -> tuple[Any, dict[str, int]]:
 
 
 def warm_workers() -> None:
-    """Start every node's Ray worker pool before hour 0, as on a cluster that has been
-    up a while: a cold pool starts two workers at a time here (about 12 s for 16 on
-    this machine, 8 grid hours at 1.5 s per hour), which would hold the first jobs."""
+    """Start every node's Ray worker pool before hour 0, with the engine's task module
+    loaded, as on a cluster that has been up a while: a cold pool starts two workers at
+    a time here (about 12 s for 16 on this machine, 8 grid hours at 1.5 s per hour),
+    which would hold the first jobs."""
     import ray
 
     @ray.remote(num_cpus=1)
     def hold(seconds: float) -> int:
+        import wattwise.engine.ray_backend  # noqa: F401  (what the engine's tasks run)
+
         time.sleep(seconds)
         return os.getpid()
 
@@ -242,9 +246,9 @@ def run_engine(
     home = tmp / name
     home.mkdir(parents=True)
     url = f"sqlite:///{home / 'wattwise.db'}"
-    # Grid hour 0 begins on a whole policy hour, after the head's start-up (meters).
-    t0 = (math.floor(time.time() / hour_s) + math.ceil(START_UP_S / hour_s)) * hour_s
-    clock = GridClock(t0, hour_s)
+    # Hour 0 is placed once the head is ready (below); the clock object is shared by
+    # the forecast and the replayed truth, so they follow.
+    clock = GridClock(math.inf, hour_s)
     truth = ReplayedTruth(scn, clock, scn.zone)
     engine = Engine(
         EngineConfig(
@@ -255,7 +259,6 @@ def run_engine(
             # the same hour grid: grid hour 0 is the scheduler's hour 0.
             policy=make_policy(name),
             hour_s=hour_s,
-            clock_origin_s=t0,
             node_groups={g.name: g for g in scn.cluster.groups},
             signal=PlanningSignal(lambda zone: truth, engine_forecast(scn, clock)),
             meter_interval_s=0.5,
@@ -267,6 +270,15 @@ def run_engine(
         )
     )
     engine.start()
+    # Grid hour 0 begins on a whole policy hour once every node's meter runs: until
+    # then the head plans nothing, and on a loaded 2-core machine the meters can take
+    # longer than any fixed allowance (one run lost 2 grid hours to it).
+    ready_s = time.time()
+    engine.wait_for_meters(timeout_s=START_UP_S * 6)
+    print(f"# head ready in {time.time() - ready_s:.1f} s", flush=True)
+    t0 = (math.floor(time.time() / hour_s) + 1) * hour_s
+    clock.t0 = t0
+    engine.scheduler.set_origin(t0)
     client = EngineClient(url)
     jobs = scn.jobs
     ids: list[int] = []
