@@ -7,8 +7,9 @@ groups of examples/clusters/parity-two-groups.yaml, one grid hour = 1.5 wall s).
 Both sides get the same inputs:
 
 * jobs: the trace's first ``--n-jobs`` (24 h slack); the engine receives each at its
-  arrival as ``sleep LENGTH`` with its declared runtime and deadline, through
-  ``EngineClient`` (the store's queue, as ``wattwise submit`` does);
+  arrival as ``sleep LENGTH / SPEED`` (the speed of the group of the node it lands on,
+  read from ``WATTWISE_NODE_TYPE``) with its declared runtime (on a speed-1.0 node) and
+  deadline, through ``EngineClient`` (the store's queue, as ``wattwise submit`` does);
 * cluster: one ``ray.cluster_utils`` node per group on this machine (logical CPUs,
   labelled with the group as node type and the trace's zone), the same groups in the
   simulator;
@@ -103,11 +104,11 @@ def parity_cluster(path: Path, zone: str) -> Cluster:
     in the trace's zone. Refuses what the engine cannot reproduce."""
     cluster = load_cluster(path)
     for g in cluster.groups:
-        if abs(g.speed - 1.0) > 1e-9 or g.solar_peak_w > 0 or g.gpus:
+        if g.solar_peak_w > 0 or g.gpus:
             sys.exit(
-                f"engine_parity: group {g.name} has speed {g.speed:g}, PV {g.solar_peak_w:g} W,"
-                f" {g.gpus} GPUs; the engine runs `sleep LENGTH` on logical CPUs without a PV"
-                " signal, so give groups speed 1.0, no solar and no GPUs"
+                f"engine_parity: group {g.name} has PV {g.solar_peak_w:g} W and {g.gpus} GPUs;"
+                " the engine runs `sleep` on logical CPUs and plans without a PV signal, so"
+                " give groups no solar and no GPUs"
             )
     groups = tuple(
         dataclasses.replace(g, zone=zone) for g in sorted(cluster.groups, key=lambda g: g.name)
@@ -291,7 +292,7 @@ def run_engine(
             length_s = float(jobs.length_h[i]) * hour_s
             spec = {
                 "name": f"trace-{int(jobs.job_id[i])}",
-                "command": ["sleep", f"{length_s:.4f}"],
+                "command": slower_where_slow(length_s, scn.cluster),
                 "cpus": int(jobs.cpus[i]),
                 "runtime": round(length_s, 4),
                 "deadline": round(float(jobs.deadline_h[i] - jobs.arrival_h[i]) * hour_s, 4),
@@ -318,6 +319,18 @@ def run_engine(
     wall = time.perf_counter() - t_start
     engine.shutdown(stop_running=True)
     return _engine_side(scn, client, ids, names, clock, wall)
+
+
+def slower_where_slow(length_s: float, cluster: Cluster) -> list[str]:
+    """The job as a command: ``sleep`` for its length on a speed-1.0 node, divided by
+    the speed of the group it lands on (the node type the head gives it in
+    ``WATTWISE_NODE_TYPE``), as the simulator runs it."""
+    cases = " ".join(f"{g.name}) exec sleep {length_s / g.speed:.4f};;" for g in cluster.groups)
+    return [
+        "sh",
+        "-c",
+        f'case "$WATTWISE_NODE_TYPE" in {cases} *) exec sleep {length_s:.4f};; esac',
+    ]
 
 
 def _all_ended(client: Any, ids: list[int]) -> bool:

@@ -190,3 +190,20 @@ def test_a_new_head_requeues_what_the_last_one_left_running(
     assert old.status == "lost" and new.status == "succeeded" and new.node_name == "c"
     assert second.store.get_job(job_id).status == "succeeded"
     second.shutdown()
+
+
+def test_a_job_is_told_the_name_and_type_of_the_node_it_runs_on(
+    url: str, tmp_path: Path, backends: list[InProcessBackend]
+) -> None:
+    backend = InProcessBackend([InProcessNode("gpu-box", cpus=4, zone="DE", node_type="a100")])
+    backends.append(backend)
+    engine = Engine(EngineConfig(store_url=url, home=tmp_path, backend=backend, tick_s=0.005,
+                                 meter_interval_s=0.05))  # fmt: skip
+    out = tmp_path / "where.txt"
+    job_id = _submit(
+        engine.store, ["sh", "-c", f'echo "$WATTWISE_NODE $WATTWISE_NODE_TYPE" > {out}']
+    )
+    _run_until(engine, job_id)
+    assert engine.store.get_job(job_id).status == "succeeded"
+    assert out.read_text().strip() == "gpu-box a100"
+    engine.shutdown()

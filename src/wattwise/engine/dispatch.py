@@ -3,8 +3,8 @@ into worker items and grouped into batches.
 
 :class:`BatchDispatcher` takes the scheduler's starts, records each task attempt in
 the store, builds its :class:`~wattwise.engine.worker.TaskItem` (environment with the
-job's id, attempt, shard and task token; checkpoint folder and ``WATTWISE_RESUME`` for
-interruptible jobs; log path; a ``power: carbon`` job's GPU power plan from
+job's id, attempt, shard, task token, node name and node type; checkpoint folder and
+``WATTWISE_RESUME`` for interruptible jobs; log path; a ``power: carbon`` job's GPU power plan from
 ``engine.power``) and submits them: jobs that declare a runtime of at most
 ``batch_runtime_s`` and need no GPU, bound for the same node, go out together (up to
 ``batch_max`` a batch); any other task alone. A batch the backend refuses is split
@@ -149,7 +149,7 @@ class BatchDispatcher:
             self.fail([TaskRef(job.record.id, task_id)], why)
 
     def _submit(self, node: str, members: list[Member]) -> None:
-        items = [self.item(m) for m in members]
+        items = [self.item(m, node) for m in members]
         cpus = sum(m.job.spec.cpus for m in members)
         gpus = sum(m.job.spec.gpus for m in members)
         handle = self.backend.submit(items, node, cpus, gpus)
@@ -160,8 +160,9 @@ class BatchDispatcher:
             m.job.running.add(m.task_id)
             m.job.nodes.add(node)
 
-    def item(self, member: Member) -> TaskItem:
-        """What the worker runs for one task: argv, environment, log, checkpoint, power."""
+    def item(self, member: Member, node_id: str) -> TaskItem:
+        """What the worker runs for one task on ``node_id``: argv, environment, log,
+        checkpoint, power."""
         job, shard, task_id = member.job, member.shard, member.task_id
         spec, job_id = job.spec, job.record.id
         shard_value = spec.shards[shard] if spec.shards else None
@@ -171,6 +172,11 @@ class BatchDispatcher:
             "WATTWISE_ATTEMPT": str(job.attempt),
             "WATTWISE_JOB_TOKEN": task_token(self.head_id, task_id),
         }
+        # Where it runs, so a job can size its work to the node (and a log says where).
+        node = self.nodes.live.get(node_id)
+        if node is not None:
+            env["WATTWISE_NODE"] = node.name
+            env["WATTWISE_NODE_TYPE"] = node.node_type or ""
         if shard_value is not None:
             env["WATTWISE_SHARD"] = shard_value
             env["WATTWISE_SHARD_INDEX"] = str(shard)
