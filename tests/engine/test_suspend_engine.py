@@ -1,91 +1,161 @@
 """Live suspend and resume in the head: an interruptible job paused for cleaner hours
 comes back from its checkpoint, and its energy is the sum of its segments.
 
-No Ray: the Ray edge is a stand-in whose cancel ends the task as the worker does (the
-task stopped, its energy so far returned), and the head's clock is moved forward.
+No Ray: the cluster is :class:`ScriptedBackend`, a stand-in for the head's ``Backend``
+interface passed as ``EngineConfig(backend=...)``. Its tasks run until the test ends
+them (``finish``) or the head cancels them; cancel ends the task as the worker does
+(the task stopped, its energy so far returned). The head's wall clock
+(``time.time()`` in its modules) is the test's, moved forward hours at a time.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from wattwise.engine import head as head_module
-from wattwise.engine import ray_backend as rb
+from wattwise.engine import head, intake, nodes, suspension
+from wattwise.engine.backend import (
+    BatchHandle,
+    BatchOutcome,
+    Finished,
+    MeterReady,
+    NodeInfo,
+    SourcesFactory,
+)
 from wattwise.engine.carbon import PlanningSignal
 from wattwise.engine.head import Engine, EngineConfig
-from wattwise.engine.node_meter import JobEnergy
+from wattwise.engine.node_meter import JobEnergy, NodeTotals
 from wattwise.engine.scheduler import make_engine_policy
 from wattwise.engine.spec import parse_spec
 from wattwise.engine.worker import TaskItem, TaskResult
 from wattwise.meter.types import DeviceEnergy
 from wattwise.predict.runtime import PredictedRuntime, Source
+from wattwise.store import jobs as store_jobs
 from wattwise.units import TimeSeries
 
 H = 3600.0
-NODE = rb.NodeInfo("n" * 32, "node-1", True, 4.0, 0.0, "DE", None)
+NODE = NodeInfo("n" * 32, "node-1", True, 4.0, 0.0, "DE", None)
+
+#: The modules that read the wall clock (``time.time()``) on the paths tested: the
+#: head's tick and plan, its queue sweep, node refresh and pause close, and the store it
+#: stamps jobs and tasks in (``dispatch`` reads it only for ``power: carbon`` jobs). Each
+#: module's ``time`` name is replaced, not the ``time`` module itself.
+CLOCKED = (head, intake, nodes, suspension, store_jobs)
 
 
-class FakeRay:
-    """Tasks run until the test ends them (``finish``) or the head cancels them."""
+class ScriptedBackend:
+    """The head's cluster, scripted: the nodes in ``nodes`` (a test may change them);
+    batch ``i`` is the ``i``-th submitted (its items ``items[i]``). Tasks run until the
+    test ends them (``finish``) or the head cancels them (``cancelled``: the batches it
+    cancelled, in order)."""
 
     def __init__(self, clock: list[float]) -> None:
         self.clock = clock
-        self.items: dict[str, list[TaskItem]] = {}
-        self.results: dict[str, list[TaskResult]] = {}
-        self.cancelled: list[str] = []
+        self.nodes: list[NodeInfo] = [NODE]
+        self.items: dict[int, list[TaskItem]] = {}
+        self.cancelled: list[int] = []
+        self._handles: dict[int, BatchHandle] = {}
+        self._results: dict[int, list[TaskResult]] = {}  # ended, until the head takes them
+        self._ready: list[MeterReady] = []
 
-    def submit_batch(self, items: list[TaskItem], *_: Any) -> str:
-        ref = f"ref-{len(self.items)}"
-        self.items[ref] = items
-        return ref
+    # -- what a test does to the cluster ------------------------------------------
 
-    def _end(self, ref: str, cancelled: bool, joules: float) -> None:
-        self.results[ref] = [
+    def finish(self, batch: int) -> None:
+        """Batch ``batch``'s tasks end as they would on their own: succeeded, 250 J."""
+        self._end(batch, cancelled=False, joules=250.0)
+
+    def _end(self, batch: int, cancelled: bool, joules: float) -> None:
+        node_id, now = self._handles[batch].node_id, self.clock[0]
+        self._results[batch] = [
             TaskResult(
-                task_id=i.task_id, job_id=i.job_id, key=i.key, node_id=NODE.node_id,
-                started_s=self.clock[0] - 60, ended_s=self.clock[0],
+                task_id=i.task_id, job_id=i.job_id, key=i.key, node_id=node_id,
+                started_s=now - 60, ended_s=now,
                 exit_code=-15 if cancelled else 0, cpu_s=1.0,
-                energy=JobEnergy(i.key, self.clock[0] - 60, self.clock[0], 1.0,
+                energy=JobEnergy(i.key, now - 60, now, 1.0,
                                  (DeviceEnergy("cpu", "cpu", "estimate", True, joules),), ()),
                 cancelled=cancelled,
             )
-            for i in self.items[ref]
+            for i in self.items[batch]
         ]  # fmt: skip
 
-    def cancel(self, ref: str) -> None:
-        self.cancelled.append(ref)
-        self._end(ref, cancelled=True, joules=100.0)
+    # -- Backend ---------------------------------------------------------------------
 
-    def finish(self, ref: str) -> None:
-        self._end(ref, cancelled=False, joules=250.0)
+    def connect(self) -> None:
+        pass
 
-    def wait(self, refs: list[str], **_: Any) -> tuple[list[str], list[str]]:
-        done = [r for r in refs if r in self.results]
-        return done, [r for r in refs if r not in self.results]
+    def list_nodes(self) -> list[NodeInfo]:
+        return list(self.nodes)
 
-    def get(self, ref: str) -> list[TaskResult]:
-        return self.results.pop(ref)
+    def start_meter(self, node_id: str, sources: SourcesFactory | None, interval_s: float) -> None:
+        self._ready.append(MeterReady(node_id))
 
-    class exceptions:
-        class TaskCancelledError(Exception): ...
+    def meters_ready(self, timeout_s: float) -> list[MeterReady]:
+        ready, self._ready = self._ready, []
+        return ready
 
-        class RayError(Exception): ...
+    def drop_meter(self, node_id: str) -> None:
+        pass
+
+    def submit(
+        self, items: Sequence[TaskItem], node_id: str, cpus: float, gpus: float
+    ) -> BatchHandle:
+        handle = BatchHandle(len(self.items), node_id)
+        self.items[handle.id] = list(items)
+        self._handles[handle.id] = handle
+        return handle
+
+    def wait(self, handles: Sequence[BatchHandle], timeout_s: float) -> list[BatchHandle]:
+        return [h for h in handles if h.id in self._results]  # nothing ends while waiting
+
+    def outcome(self, handle: BatchHandle) -> BatchOutcome:
+        return Finished(self._results.pop(handle.id))
+
+    def cancel(self, handle: BatchHandle) -> None:
+        """As the worker does: the task stopped, 100 J so far, marked cancelled."""
+        self.cancelled.append(handle.id)
+        if handle.id not in self._results:
+            self._end(handle.id, cancelled=True, joules=100.0)
+
+    def kill_tasks(self, node_id: str, tokens: Sequence[str]) -> int | None:
+        return None  # no meter to ask
+
+    def node_totals(self) -> dict[str, NodeTotals]:
+        return {}
+
+    def meter_cpu_s(self) -> float:
+        return 0.0
+
+    def close(self) -> None:
+        pass
+
+
+class HeadTime:
+    """``time`` as the head's modules see it: ``time()`` reads the test's clock; the
+    rest (``monotonic``, ``sleep``) is the real module's."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+
+    def time(self) -> float:
+        return self.clock[0]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
 
 
 @pytest.fixture
-def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Engine, FakeRay, list[float]]:
+def setup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Engine, ScriptedBackend, list[float]]:
     clock = [time.time()]
-    fake = FakeRay(clock)
-    monkeypatch.setattr(head_module.rb, "connect", lambda *a: None)
-    monkeypatch.setattr(head_module.rb, "list_nodes", lambda: [NODE])
-    monkeypatch.setattr(head_module.rb, "import_ray", lambda: fake)
-    monkeypatch.setattr(head_module.rb, "submit_batch", fake.submit_batch)
-    monkeypatch.setattr(head_module.time, "time", lambda: clock[0])
+    backend = ScriptedBackend(clock)
+    for module in CLOCKED:
+        monkeypatch.setattr(module, "time", HeadTime(clock))
     origin = clock[0] - 60.0
     flat = TimeSeries(origin + H * np.arange(30.0), np.full(30, 300.0), "gCO2e/kWh", H)
     # The refreshed forecast: dirty for the next 3 hours, then clean: worth a pause for
@@ -96,13 +166,13 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Engine, Fake
 
     def forecast(zone: str | None, t0: float, t1: float) -> TimeSeries:
         # Planning sees the first forecast; the review after the start, the refreshed one.
-        return forecasts[0] if not fake.items else forecasts[1]
+        return forecasts[0] if not backend.items else forecasts[1]
 
     engine = Engine(EngineConfig(store_url=f"sqlite:///{tmp_path / 'w.db'}", meter=False,
                                  home=tmp_path, tick_s=0.0, policy=make_engine_policy("carbon"),
                                  signal=PlanningSignal(forecast=forecast),
-                                 suspend_check_s=0.0))  # fmt: skip
-    return engine, fake, clock
+                                 suspend_check_s=0.0, backend=backend))  # fmt: skip
+    return engine, backend, clock
 
 
 def submit(engine: Engine, now: float, **extra: object) -> int:
@@ -113,15 +183,15 @@ def submit(engine: Engine, now: float, **extra: object) -> int:
 
 
 def test_paused_for_cleaner_hours_then_resumed_and_summed(
-    setup: tuple[Engine, FakeRay, list[float]],
+    setup: tuple[Engine, ScriptedBackend, list[float]],
 ) -> None:
-    engine, fake, clock = setup
+    engine, backend, clock = setup
     job_id = submit(engine, clock[0], interruptible=True)
     engine.start()
     engine.tick()  # dispatch now (latest start), then review: dirty now, clean in ~3 h
-    assert list(fake.items) == ["ref-0"]
-    assert fake.items["ref-0"][0].env["WATTWISE_RESUME"] == "0"
-    assert fake.cancelled == ["ref-0"]
+    assert list(backend.items) == [0]
+    assert backend.items[0][0].env["WATTWISE_RESUME"] == "0"
+    assert backend.cancelled == [0]
     engine.tick()  # the stopped task comes back
     job = engine.store.get_job(job_id)
     assert job.status == "suspended"
@@ -129,14 +199,14 @@ def test_paused_for_cleaner_hours_then_resumed_and_summed(
     assert job.error is not None and "suspended for cleaner hours" in job.error
     assert [t.status for t in engine.store.tasks(job_id)] == ["suspended"]
     engine.tick()
-    assert list(fake.items) == ["ref-0"]  # not before its hour
+    assert list(backend.items) == [0]  # not before its hour
 
     clock[0] = job.planned_start_s + 1.0  # the clean hours have come
     engine.tick()
-    assert list(fake.items) == ["ref-0", "ref-1"]
-    assert fake.items["ref-1"][0].env["WATTWISE_RESUME"] == "1"  # from its checkpoint
-    assert fake.cancelled == ["ref-0"]  # now among the cleanest hours: runs on
-    fake.finish("ref-1")
+    assert list(backend.items) == [0, 1]
+    assert backend.items[1][0].env["WATTWISE_RESUME"] == "1"  # from its checkpoint
+    assert backend.cancelled == [0]  # now among the cleanest hours: runs on
+    backend.finish(1)
     engine.tick()
     done = engine.store.get_job(job_id)
     assert done.status == "succeeded"
@@ -145,17 +215,19 @@ def test_paused_for_cleaner_hours_then_resumed_and_summed(
 
 
 def test_a_job_that_is_not_interruptible_is_never_paused(
-    setup: tuple[Engine, FakeRay, list[float]],
+    setup: tuple[Engine, ScriptedBackend, list[float]],
 ) -> None:
-    engine, fake, clock = setup
+    engine, backend, clock = setup
     submit(engine, clock[0])
     engine.start()
     engine.tick()
     engine.tick()
-    assert list(fake.items) == ["ref-0"] and fake.cancelled == []
+    assert list(backend.items) == [0] and backend.cancelled == []
 
 
-def test_cancel_of_a_suspended_job_is_at_once(setup: tuple[Engine, FakeRay, list[float]]) -> None:
+def test_cancel_of_a_suspended_job_is_at_once(
+    setup: tuple[Engine, ScriptedBackend, list[float]],
+) -> None:
     engine, _, clock = setup
     job_id = submit(engine, clock[0], interruptible=True)
     engine.start()
@@ -167,38 +239,37 @@ def test_cancel_of_a_suspended_job_is_at_once(setup: tuple[Engine, FakeRay, list
 
 
 def test_a_node_lost_while_suspended_resumes_on_another(
-    setup: tuple[Engine, FakeRay, list[float]], monkeypatch: pytest.MonkeyPatch
+    setup: tuple[Engine, ScriptedBackend, list[float]],
 ) -> None:
-    engine, fake, clock = setup
+    engine, backend, clock = setup
     job_id = submit(engine, clock[0], interruptible=True)
     engine.start()
     engine.tick()
     engine.tick()
     assert engine.store.get_job(job_id).status == "suspended"
-    other = rb.NodeInfo("m" * 32, "node-2", True, 4.0, 0.0, "DE", None)
-    monkeypatch.setattr(head_module.rb, "list_nodes", lambda: [other])  # node-1 is gone
+    backend.nodes = [NodeInfo("m" * 32, "node-2", True, 4.0, 0.0, "DE", None)]  # node-1 is gone
     clock[0] = (engine.store.get_job(job_id).planned_start_s or 0.0) + 5.0
     engine.tick()
     engine.tick()
     assert [t.node_name for t in engine.store.tasks(job_id)] == ["node-1", "node-2"]
-    assert fake.items["ref-1"][0].env["WATTWISE_RESUME"] == "1"
+    assert backend.items[1][0].env["WATTWISE_RESUME"] == "1"
 
 
 def _predicted(engine: Engine, source: Source) -> None:
     """The planner predicts a 1 h job (upper 1.5 h) from ``source``."""
     p = PredictedRuntime(H, 1.5 * H, 50.0, source, n=6 if source == Source.HISTORY else 0)
-    engine.predictions._predict = lambda _features: p  # type: ignore[method-assign]
+    engine.predictions._predict = lambda _features: p
 
 
 def test_a_job_without_runtime_is_paused_on_its_history_upper_bound(
-    setup: tuple[Engine, FakeRay, list[float]],
+    setup: tuple[Engine, ScriptedBackend, list[float]],
 ) -> None:
-    engine, fake, clock = setup
+    engine, backend, clock = setup
     _predicted(engine, Source.HISTORY)
     job_id = submit(engine, clock[0], interruptible=True, runtime=None)
     engine.start()
     engine.tick()
-    assert fake.cancelled == ["ref-0"]  # paused: its history says it fits the clean hours
+    assert backend.cancelled == [0]  # paused: its history says it fits the clean hours
     engine.tick()
     job = engine.store.get_job(job_id)
     assert job.status == "suspended"
@@ -209,11 +280,13 @@ def test_a_job_without_runtime_is_paused_on_its_history_upper_bound(
     assert resume_latest < deadline - 1.4 * H
 
 
-def test_a_cold_start_guess_is_never_paused(setup: tuple[Engine, FakeRay, list[float]]) -> None:
-    engine, fake, clock = setup
+def test_a_cold_start_guess_is_never_paused(
+    setup: tuple[Engine, ScriptedBackend, list[float]],
+) -> None:
+    engine, backend, clock = setup
     _predicted(engine, Source.COLD_START)
     submit(engine, clock[0], interruptible=True, runtime=None)
     engine.start()
     engine.tick()
     engine.tick()
-    assert list(fake.items) == ["ref-0"] and fake.cancelled == []
+    assert list(backend.items) == [0] and backend.cancelled == []
