@@ -18,6 +18,11 @@ Both sides get the same inputs:
 * forecasts: the engine's policy is fed the simulator's own walk-forward forecast
   issued at the current grid hour (so differences come from the engine, not the data).
 
+A third side, the "core", is the head's Scheduler alone in virtual time
+(``engine.virtual.replay``: tasks start the instant they are dispatched and run their
+exact length): core vs simulator measures the scheduling core, engine vs core the cost
+of running real processes in compressed time.
+
 Each side's carbon is the schedule it ran (each job's start, end and node group: the
 engine's from its task rows in the store) accounted with the simulator's power model
 (cores x W per core, idle power per node) on the true trace, over the same hours. The
@@ -139,6 +144,18 @@ def run_simulator(scn: Scenario, name: str) -> Side:
     t0 = time.perf_counter()
     res = simulate(scn.jobs, scn.cluster, scn.signals, make_policy(name))
     side = Side(Schedule(res.start_h, res.end_h, res.group))
+    side.wall_s = time.perf_counter() - t0
+    return side
+
+
+def run_core(scn: Scenario, name: str) -> Side:
+    """The engine's scheduling core alone (``engine.virtual``: the head's Scheduler with
+    tasks that start the instant they are dispatched), in virtual time."""
+    from wattwise.engine.virtual import replay
+
+    t0 = time.perf_counter()
+    run = replay(scn.jobs, scn.cluster, scn.signals, make_policy(name))
+    side = Side(Schedule(run.start_h, run.end_h, run.group))
     side.wall_s = time.perf_counter() - t0
     return side
 
@@ -437,6 +454,7 @@ def main() -> None:
         flush=True,
     )
     sims = {p: run_simulator(scn, p) for p in policies}
+    cores = {p: run_core(scn, p) for p in policies}
     rc, names = start_ray(scn.cluster)
     engines: dict[str, Side] = {}
     try:
@@ -450,11 +468,11 @@ def main() -> None:
 
         ray.shutdown()
         rc.shutdown()
-    ends = [np.nanmax(s.schedule.end_h) for s in [*sims.values(), *engines.values()]]
-    until = math.ceil(max(ends)) + 1
-    for side in [*sims.values(), *engines.values()]:
+    sides = [*sims.values(), *cores.values(), *engines.values()]
+    until = math.ceil(max(np.nanmax(s.schedule.end_h) for s in sides)) + 1
+    for side in sides:
         account(scn, side, until)
-    report(args, scn, policies, sims, engines, until)
+    report(args, scn, policies, sims, cores, engines, until)
 
 
 def report(
@@ -462,25 +480,35 @@ def report(
     scn: Scenario,
     policies: list[str],
     sims: dict[str, Side],
+    cores: dict[str, Side],
     engines: dict[str, Side],
     until: int,
 ) -> None:
     rows: dict[str, Any] = {}
     print(
         f"{'policy':<14} {'sim kg':>8} {'engine kg':>9} {'diff %':>7} "
-        f"{'sim jobs kg':>11} {'eng jobs kg':>11} {'diff %':>7} {'sim miss':>8} {'eng miss':>8}"
+        f"{'sim jobs kg':>11} {'eng jobs kg':>11} {'diff %':>7} {'core diff %':>11} "
+        f"{'sim miss':>8} {'eng miss':>8}"
     )
     for p in policies:
-        s, e = sims[p], engines[p]
-        assert s.metrics is not None and e.metrics is not None
+        s, c, e = sims[p], cores[p], engines[p]
+        assert s.metrics is not None and e.metrics is not None and c.metrics is not None
         d_tot = 100.0 * (e.metrics.co2e_kg / s.metrics.co2e_kg - 1.0)
         d_act = 100.0 * (e.active_co2e_kg / s.active_co2e_kg - 1.0)
+        d_core = 100.0 * (c.active_co2e_kg / s.active_co2e_kg - 1.0)
         print(
             f"{p:<14} {s.metrics.co2e_kg:8.3f} {e.metrics.co2e_kg:9.3f} {d_tot:7.2f} "
-            f"{s.active_co2e_kg:11.3f} {e.active_co2e_kg:11.3f} {d_act:7.2f} "
+            f"{s.active_co2e_kg:11.3f} {e.active_co2e_kg:11.3f} {d_act:7.2f} {d_core:11.2f} "
             f"{s.metrics.deadline_misses:8d} {e.metrics.deadline_misses:8d}"
         )
         rows[p] = {
+            "core": {
+                "jobs_co2e_kg": c.active_co2e_kg,
+                "deadline_misses": c.metrics.deadline_misses,
+                "wall_s": c.wall_s,
+                "jobs_core_vs_simulator_pct": d_core,
+                "start_shift_h": _shift(s.schedule, c.schedule),
+            },
             "simulator": {**s.metrics.as_dict(), "jobs_co2e_kg": s.active_co2e_kg},
             "engine": {
                 **e.metrics.as_dict(),

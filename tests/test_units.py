@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattwise.errors import ConfigError
-from wattwise.units import TimeSeries, parse_duration_s
+from wattwise.units import TimeSeries, latest_start_s, parse_duration_s
 
 T0 = 1_700_000_000.0
 
@@ -206,3 +206,9 @@ def test_no_other_duration_parser_in_the_source() -> None:
         if pattern.search(line)
     ]
     assert found == []
+
+
+def test_latest_start_leaves_room_for_the_run_and_never_precedes_submission() -> None:
+    assert latest_start_s(1000.0, 5000.0, 1500.0) == 3500.0
+    assert latest_start_s(1000.0, 5000.0, 9000.0) == 1000.0  # too late already: at once
+    assert latest_start_s(1000.0, None, 1500.0) == 1000.0  # no deadline: at once

@@ -90,6 +90,15 @@ def parse_duration_s(
     return seconds
 
 
+def latest_start_s(submitted_s: float, deadline_s: float | None, run_s: float) -> float:
+    """The latest start that still meets ``deadline_s`` for a run of ``run_s``, never
+    before ``submitted_s``; no deadline: at once. The one rule the spec (declared
+    runtime) and the predictor (its upper bound) both plan by. Units: epoch s, s."""
+    if deadline_s is None:
+        return submitted_s
+    return max(submitted_s, deadline_s - run_s)
+
+
 def iso_utc(epoch_s: float) -> str:
     """An instant as users see it: ISO 8601 in UTC, ``2022-03-01T06:00:00Z``. Units: epoch s."""
     from datetime import UTC, datetime

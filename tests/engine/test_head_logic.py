@@ -207,3 +207,13 @@ def test_a_job_is_told_the_name_and_type_of_the_node_it_runs_on(
     assert engine.store.get_job(job_id).status == "succeeded"
     assert out.read_text().strip() == "gpu-box a100"
     engine.shutdown()
+
+
+def test_the_head_reports_the_policy_its_scheduler_switched_to(
+    url: str, tmp_path: Path, backends: list[InProcessBackend]
+) -> None:
+    from wattwise.engine.scheduler import make_engine_policy
+
+    engine, _ = _engine(url, tmp_path, backends, policy=make_engine_policy("fifo"))
+    engine.scheduler.use(make_engine_policy("wattwise"))
+    assert engine.policy.name == "wattwise"

@@ -116,7 +116,6 @@ class Engine:
             horizon_h=cfg.forecast_horizon_h,
             node_groups=cfg.node_groups,
         )
-        self.policy = self.scheduler.policy
         self.head_id = uuid.uuid4().hex[:16]
         self.carbon = CarbonAccountant(self.signal)
         self.predictions = RuntimePlanner(self.store)  # predict14: runtimes from history
@@ -372,6 +371,11 @@ class Engine:
     def meter_cpu_s(self) -> float:
         """CPU time the node meters used. Units: s."""
         return self.backend.meter_cpu_s()
+
+    @property
+    def policy(self) -> Policy:
+        """The policy the scheduler runs now (``scheduler.use`` may switch it)."""
+        return self.scheduler.policy
 
     @property
     def idle(self) -> bool:

@@ -21,7 +21,7 @@ from wattwise.engine.jobs_state import Jobs, TrackedJob
 from wattwise.engine.predictions import RuntimePlanner
 from wattwise.engine.scheduler import NodeView, PendingJob, Scheduler
 from wattwise.engine.spec import JobSpec
-from wattwise.store.jobs import TERMINAL, JobCompletion, JobStore
+from wattwise.store.jobs import TERMINAL, JobCompletion, JobStore, WaitingPlan
 from wattwise.store.status import JobStatus
 
 log = logging.getLogger("wattwise.engine")
@@ -129,7 +129,7 @@ class Intake:
         # The scheduler clamps every start to the latest safe start and falls back to it
         # when the policy raises; it also returns jobs whose plan moved (pull-forward).
         placements = self.scheduler.plan(pending, views, now)
-        waiting: list[tuple[int, float, list[str]]] = []  # what JobStore.set_plans takes
+        waiting: list[WaitingPlan] = []
         for p in placements:
             job = self.jobs.get(p.job_id)
             if job is None:
@@ -140,5 +140,5 @@ class Intake:
             elif job.resume_at_s is not None:
                 pass  # stays `suspended` in the store until it runs again
             elif p.start_s > now + self.tick_s:
-                waiting.append((job.record.id, p.start_s, list(p.node_ids)))
+                waiting.append(WaitingPlan(job.record.id, p.start_s, p.node_ids))
         self.store.set_plans(waiting)

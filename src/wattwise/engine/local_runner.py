@@ -35,7 +35,15 @@ from wattwise.engine.scheduler import (
 )
 from wattwise.engine.spec import JobSpec
 from wattwise.errors import WattwiseError
-from wattwise.store.jobs import JobCompletion, JobRecord, JobStore, NewTask, NodeRecord, TaskOutcome
+from wattwise.store.jobs import (
+    JobCompletion,
+    JobRecord,
+    JobStore,
+    NewTask,
+    NodeRecord,
+    TaskOutcome,
+    WaitingPlan,
+)
 
 if TYPE_CHECKING:
     from wattwise.meter import Measurement, Meter
@@ -171,10 +179,10 @@ class LocalRunner:
                     priority=spec.priority,
                 )
             )
-        plans: list[tuple[int, float, list[str]]] = []
+        plans: list[WaitingPlan] = []
         for p in self.scheduler.plan(views, self.node_views(), now):
             if p.job_id in self._waiting and p.node_ids and p.start_s > now:
-                plans.append((p.job_id, p.start_s, list(p.node_ids)))
+                plans.append(WaitingPlan(p.job_id, p.start_s, p.node_ids))
         self.store.set_plans(plans)
 
     def _dispatch(self, now: float) -> bool:

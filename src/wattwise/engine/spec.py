@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wattwise.errors import ConfigError, DataFormatError
+from wattwise.units import latest_start_s
 from wattwise.units import parse_duration_s as units_parse_duration_s
 
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -152,9 +153,7 @@ class JobSpec:
 
         Without a deadline the job should start at once (``submitted_s``). Units: epoch s.
         """
-        if self.deadline_s is None:
-            return submitted_s
-        return max(submitted_s, self.deadline_s - (self.runtime_s or 0.0))
+        return latest_start_s(submitted_s, self.deadline_s, self.runtime_s or 0.0)
 
     def argv(self, shard: str | None = None) -> list[str]:
         """The command line one task runs (``{shard}`` filled in)."""

@@ -33,6 +33,7 @@ import numpy as np
 
 from wattwise.predict.model import COLD_RUNTIME_S, COLD_UPPER, Predictor, cold_power_w
 from wattwise.predict.records import HistoryRecord, JobFeatures
+from wattwise.units import latest_start_s
 
 #: Runs of the same job needed before its own history is the plan.
 MIN_SAME_RUNS = 3
@@ -65,9 +66,7 @@ class PredictedRuntime:
     def latest_start_s(self, submitted_s: float, deadline_s: float | None) -> float:
         """Latest start that still meets the deadline if the job runs as long as the
         upper bound; no deadline: at once. Units: epoch s."""
-        if deadline_s is None:
-            return submitted_s
-        return max(submitted_s, deadline_s - self.runtime_upper_s)
+        return latest_start_s(submitted_s, deadline_s, self.runtime_upper_s)
 
     def to_dict(self) -> dict[str, Any]:
         return {

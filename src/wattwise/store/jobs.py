@@ -141,6 +141,15 @@ class NodeRecord:
 
 
 @dataclass(frozen=True)
+class WaitingPlan:
+    """Where and when a job still waiting is planned to start. Units: epoch s."""
+
+    job_id: int
+    start_s: float
+    node_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class NewTask:
     """A task the head is about to dispatch."""
 
@@ -422,19 +431,23 @@ class JobStore:
         with self._session() as session:
             return [_job(r) for r in session.scalars(query).all()]
 
-    def set_plans(self, plans: Sequence[tuple[int, float, list[str]]]) -> None:
-        """Record (job_id, planned_start_s, node ids) for jobs still waiting to start."""
+    def set_plans(self, plans: Sequence[WaitingPlan]) -> None:
+        """Record the planned start and nodes of jobs still waiting to start."""
         if not plans:
             return
         with self._session() as session:
-            for job_id, start_s, nodes in plans:
+            for plan in plans:
                 session.execute(
                     update(JobRow)
                     .where(
-                        JobRow.id == job_id,
+                        JobRow.id == plan.job_id,
                         JobRow.status.in_((JobStatus.QUEUED, JobStatus.WAITING)),
                     )
-                    .values(status=JobStatus.WAITING, planned_start_s=start_s, planned_nodes=nodes)
+                    .values(
+                        status=JobStatus.WAITING,
+                        planned_start_s=plan.start_s,
+                        planned_nodes=list(plan.node_ids),
+                    )
                 )
 
     def start_tasks(self, tasks: Sequence[NewTask], head_id: str) -> dict[int, list[int]]:
