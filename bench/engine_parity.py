@@ -250,8 +250,14 @@ def warm_workers() -> None:
         return os.getpid()
 
     cpus = int(ray.cluster_resources().get("CPU", 0))
-    pids = ray.get([hold.remote(1.0) for _ in range(cpus)], timeout=300)
-    print(f"# Ray workers warmed: {len(set(pids))} for {cpus} CPUs", flush=True)
+    # Held long enough that every CPU gets a worker of its own (they start a few at a
+    # time here); again while some CPU has none, up to three rounds.
+    pids: set[int] = set()
+    for seconds in (3.0, 6.0, 12.0):
+        pids = set(ray.get([hold.remote(seconds) for _ in range(cpus)], timeout=300))
+        if len(pids) >= cpus:
+            break
+    print(f"# Ray workers warmed: {len(pids)} for {cpus} CPUs", flush=True)
 
 
 def run_engine(

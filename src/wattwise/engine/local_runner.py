@@ -211,6 +211,8 @@ class LocalRunner:
             **spec.env,
             "WATTWISE_JOB_ID": str(record.id),
             "WATTWISE_ATTEMPT": str(attempt),
+            "WATTWISE_NODE": self._node_name,
+            "WATTWISE_NODE_TYPE": "",  # one untyped local node
         }
         now = time.time()
         try:
