@@ -179,15 +179,12 @@ class GridClock:
 
 def engine_forecast(scn: Scenario, clock: GridClock) -> Callable[..., TimeSeries]:
     """The simulator's forecast issued at the current grid hour, in wall time."""
-    sig = scn.signals
     zones = [g.zone for g in scn.cluster.groups]
 
     def forecast(zone: str | None, start_s: float, end_s: float) -> TimeSeries:
         g = zones.index(zone) if zone in zones else 0
-        h = min(max(math.floor(clock.to_h(time.time()) + 1e-9), 0), sig.n_hours - 1)
-        row = sig.forecast[g, min(h, sig.forecast.shape[1] - 1), :]
-        times = np.array([clock.to_wall(h + k) for k in range(len(row))])
-        return TimeSeries(times, np.asarray(row, np.float64), "gCO2e/kWh", clock.hour_s)
+        hour = math.floor(clock.to_h(time.time()) + 1e-9)
+        return scn.signals.issued_series(g, hour, clock.t0, clock.hour_s)
 
     return forecast
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wattwise.engine.scheduler import NodeView, PendingJob, Scheduler
+from wattwise.errors import ConfigError
 from wattwise.schedule.model import Cluster, FloatArray, IntArray, JobBatch
 from wattwise.schedule.policies.base import Policy
 from wattwise.schedule.signals import Signals
@@ -47,16 +48,13 @@ def replay(
     ``cluster``, with a virtual clock stepped every ``step_h``. Stops when every job
     ended, or at ``limit_h`` (default: the last deadline plus a week)."""
     if not (math.isfinite(step_h) and step_h > 0):
-        raise ValueError(f"step_h must be a positive number of hours, got {step_h}")
+        raise ConfigError(f"step_h must be a positive number of hours, got {step_h}")
     hour_s = SECONDS_PER_HOUR
     now = [0.0]
 
     def forecast(zone: str | None, start_s: float, end_s: float) -> TimeSeries:
         g = next((k for k, gr in enumerate(cluster.groups) if gr.zone == zone), 0)
-        h = min(max(math.floor(now[0] / hour_s + 1e-9), 0), signals.n_hours - 1)
-        row = np.asarray(signals.forecast[g, h, :], dtype=np.float64)
-        times = (h + np.arange(len(row), dtype=np.float64)) * hour_s
-        return TimeSeries(times, row, "gCO2e/kWh", hour_s)
+        return signals.issued_series(g, math.floor(now[0] / hour_s + 1e-9), 0.0, hour_s)
 
     scheduler = Scheduler(
         policy,

@@ -50,6 +50,17 @@ class Signals:
     def has_solar(self) -> bool:
         return bool(np.any(self.pv_w > 0))
 
+    def issued_series(
+        self, group: int, hour: int, origin_s: float, hour_s: float = SECONDS_PER_HOUR
+    ) -> TimeSeries:
+        """The intensity forecast for ``group`` issued at ``hour`` (clamped to the
+        signal) as a time series, hour ``h`` starting at ``origin_s + h * hour_s``: what
+        a head replaying this signal plans with. Units: gCO2e/kWh; epoch s."""
+        h = min(max(int(hour), 0), self.n_hours - 1)
+        row = np.asarray(self.forecast[group, min(h, self.forecast.shape[1] - 1), :], np.float64)
+        times = origin_s + (h + np.arange(len(row), dtype=np.float64)) * hour_s
+        return TimeSeries(times, row, "gCO2e/kWh", hour_s)
+
 
 def hourly_means(series: TimeSeries, what: str) -> TimeSeries:
     """Finer data (a step that divides an hour) as the mean of each whole hour it
